@@ -1,0 +1,24 @@
+import os.path as osp
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+# Reference material lives beside the repo, never inside it.
+SHARED = REPO / '..' / 'shared'
+OFFICIAL = SHARED / 'fixtures' / 'official'
+
+# The arch of the shared released-format fixture checkpoint.
+TINY_OFFICIAL_ARCH = dict(embed_dims=128, num_layers=4, num_heads=4,
+                          mlp_ratio=2.66667, num_cores=24)
+# A very small arch for pipeline tests.
+TINY_ARCH = dict(embed_dims=32, num_layers=4, num_heads=2, mlp_ratio=2.0,
+                 num_cores=16)
+
+
+@pytest.fixture(scope='session')
+def official_dir():
+    if not osp.isdir(OFFICIAL):
+        raise FileNotFoundError(
+            f'{OFFICIAL} is missing: the tests need ../shared beside the repo')
+    return OFFICIAL

@@ -1,0 +1,15 @@
+"""veca_mm: VECA backbones for OpenMMLab dense prediction.
+
+``custom_imports=dict(imports=['veca_mm'])`` registers everything once in
+mmengine's root registries, where mmseg's and mmdet's find it.
+"""
+from .utils.safe_load import register_safe_globals
+from .version import __version__
+
+# torch >= 2.6 loads with weights_only=True; mmengine's own checkpoints need a
+# small allowlist of plain-data classes to resume (see veca_mm/utils).
+register_safe_globals()
+
+from . import engine, models  # noqa: E402,F401
+
+__all__ = ['__version__', 'register_safe_globals']

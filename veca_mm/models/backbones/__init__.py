@@ -1,0 +1,3 @@
+from .veca import VECA
+
+__all__ = ['VECA']
