@@ -45,15 +45,16 @@ if ! have torch 2.14.1 || ! have torchvision 0.29.1; then
   log "installing torch 2.14.1 + torchvision 0.29.1"
   "${PIP[@]}" install -q torch==2.14.1 torchvision==0.29.1
 fi
-# mmcv's setup.py needs pkg_resources (setuptools < 70) and builds with ninja.
-"${PIP[@]}" install -q 'setuptools<70' wheel ninja
-
 if ! have mmcv 2.1.0 || ! "$VENV/bin/python" -c 'import mmcv._ext' 2>/dev/null; then
   mkdir -p "$CACHE"
   tag="$("$VENV/bin/python" -c 'import os, sys, torch; v = torch.__version__.split("+")[0]; cuda = "cuda" if os.environ.get("FORCE_CUDA") == "1" else "cpu"; print("torch%s-py%d%d-%s" % (v, sys.version_info[0], sys.version_info[1], cuda))')"
   wheel_dir="$CACHE/$tag"
   if ! ls "$wheel_dir"/mmcv-2.1.0-*.whl >/dev/null 2>&1; then
-    log "building mmcv 2.1.0 with compiled ops from its sdist (cold: tens of minutes on 2 cores)"
+    log "building mmcv 2.1.0 with compiled ops from its sdist (cold: ~11 minutes on 2 cores)"
+    # mmcv's setup.py imports pkg_resources' old API (setuptools < 70);
+    # ninja compiles the ops in parallel. The runtime setuptools comes back
+    # with requirements/runtime.txt below.
+    "${PIP[@]}" install -q 'setuptools<70' wheel ninja
     tmp="$(mktemp -d)"
     trap 'rm -rf "$tmp"' EXIT
     "${PIP[@]}" download -q --no-deps --no-build-isolation --no-binary :all: mmcv==2.1.0 -d "$tmp"

@@ -7,6 +7,7 @@ cores, so attention costs ``2NC + C^2`` instead of ``N^2``. The model was
 trained with nested dropout over the cores, so one set of weights runs at any
 core budget ``C`` (a multiple of the chunk size), chosen at test time.
 """
+import contextlib
 import math
 import os.path as osp
 from typing import Dict, List, Optional, Sequence, Tuple, Union
@@ -307,6 +308,7 @@ class VECA(BaseModule):
         self.train_core_budgets = self._check_train_budgets(
             train_core_budgets)
         self._draw_counter = 0
+        self._core_record = None  # see record_cores()
 
         self.patch_embed = PatchEmbed(in_channels, D, patch_size, patch_norm)
         n_chunks = M // core_chunk
@@ -410,6 +412,16 @@ class VECA(BaseModule):
             return self.draw_train_budgets(self._current_iteration())
         return self.core_budgets
 
+    @contextlib.contextmanager
+    def record_cores(self):
+        """Collect each layer's core positions ``B x C x 2`` (x, y in [-1, 1])
+        during the forwards inside the ``with`` block (for visualization)."""
+        self._core_record = []
+        try:
+            yield self._core_record
+        finally:
+            self._core_record = None
+
     # ------------------------------------------------------------------ #
     def _freeze_stages(self):
         if self.frozen_stages < 0:
@@ -494,6 +506,8 @@ class VECA(BaseModule):
                     x = torch.cat((x[:, :C], extra.to(x.dtype), x[:, C:]), 1)
                     u = torch.cat((u, extra_u.to(u.dtype)), dim=1)
                 C = new_C
+            if self._core_record is not None:
+                self._core_record.append(torch.tanh(u).detach())
             core_cos, core_sin = self.rope.cos_sin(torch.tanh(u))
             cos = torch.cat((core_cos.to(x.dtype), patch_cos), dim=1)
             sin = torch.cat((core_sin.to(x.dtype), patch_sin), dim=1)

@@ -1,0 +1,1 @@
+from .depth_head import MaskedSiLogLoss, VECADepthHead  # noqa: F401

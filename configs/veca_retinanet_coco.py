@@ -1,0 +1,101 @@
+# VECA-B RetinaNet on COCO (boxes only), ViTDet recipe: the plain stride-16
+# backbone's last map -> simple feature pyramid at RetinaNet's strides
+# 8, 16, 32, 64, 128 (P3-P7) -> mmdet's RetinaHead with its stock anchors,
+# 1024x1024 large-scale jitter, 100 epochs, AdamW with layer-wise lr decay.
+# 8 GPUs x 2 images.
+_base_ = [
+    'mmdet::_base_/models/retinanet_r50_fpn.py',
+    'mmdet::common/lsj-100e_coco-detection.py',
+]
+custom_imports = dict(imports=['veca_mm'], allow_failed_imports=False)
+
+# Norm of the neck and of the head's stacked convs (ViTDet: LayerNorm);
+# e.g. dict(type='GN', num_groups=32, requires_grad=True) works too.
+norm_cfg = dict(type='LN2d', requires_grad=True)
+image_size = (1024, 1024)
+veca_checkpoint = 'checkpoints/veca_base.pth'  # tools/model_converters/veca2mm.py
+veca_embed_dims = 768
+veca_num_layers = 12
+
+model = dict(
+    data_preprocessor=dict(
+        # the coarsest level is stride 128: pad every batch to a multiple of
+        # it, so every level is exactly input / stride; training batches are
+        # padded to the fixed LSJ size (a multiple of 128).
+        pad_size_divisor=128,
+        batch_augments=[
+            dict(type='BatchFixedSizePad', size=image_size, pad_mask=False)
+        ]),
+    backbone=dict(
+        _delete_=True,
+        type='VECA',
+        arch='base',
+        patch_size=16,
+        out_indices=-1,
+        core_budgets=None,
+        train_core_budgets=dict(
+            budgets=(8, 16, 24, 32, 40, 48, 56, 64),
+            weights=(1, 1, 2, 2, 3, 3, 4, 4)),
+        final_norm=True,
+        drop_path_rate=0.1,
+        with_cp=False,
+        init_cfg=dict(type='Pretrained', checkpoint=veca_checkpoint)),
+    neck=dict(
+        _delete_=True,
+        type='SimplePyramidNeck',
+        in_channels=veca_embed_dims,
+        out_channels=256,
+        # strides 8, 16, 32, 64, 128 from the stride-16 map
+        scale_factors=(2.0, 1.0, 0.5, 0.25, 0.125),
+        norm_cfg=norm_cfg),
+    bbox_head=dict(
+        norm_cfg=norm_cfg,
+        anchor_generator=dict(strides=[8, 16, 32, 64, 128])))
+
+train_pipeline = [
+    dict(type='LoadImageFromFile', backend_args=None),
+    dict(type='LoadAnnotations', with_bbox=True),
+    dict(type='RandomResize', scale=image_size, ratio_range=(0.1, 2.0),
+         keep_ratio=True),
+    dict(type='RandomCrop', crop_type='absolute_range', crop_size=image_size,
+         recompute_bbox=True, allow_negative_crop=True),
+    dict(type='FilterAnnotations', min_gt_bbox_wh=(1e-2, 1e-2)),
+    dict(type='RandomFlip', prob=0.5),
+    dict(type='PackDetInputs')
+]
+test_pipeline = [
+    dict(type='LoadImageFromFile', backend_args=None),
+    dict(type='Resize', scale=image_size, keep_ratio=True),
+    dict(type='LoadAnnotations', with_bbox=True),
+    dict(type='PackDetInputs',
+         meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape',
+                    'scale_factor'))
+]
+train_dataloader = dict(
+    batch_size=2, num_workers=2,
+    dataset=dict(dataset=dict(pipeline=train_pipeline)))
+val_dataloader = dict(dataset=dict(pipeline=test_pipeline))
+test_dataloader = val_dataloader
+val_evaluator = dict(type='CocoMetric', metric='bbox')
+test_evaluator = val_evaluator
+
+optim_wrapper = dict(
+    _delete_=True,
+    type='OptimWrapper',
+    optimizer=dict(type='AdamW', lr=1e-4, betas=(0.9, 0.999),
+                   weight_decay=0.1),
+    constructor='VECALayerDecayOptimizerConstructor',
+    paramwise_cfg=dict(num_layers=veca_num_layers, layer_decay_rate=0.7),
+    clip_grad=None)
+
+max_epochs = 25  # x4 repeated set = 100 COCO epochs
+train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=max_epochs,
+                 val_interval=5)
+param_scheduler = [
+    dict(type='LinearLR', start_factor=0.001, by_epoch=False, begin=0,
+         end=250),
+    dict(type='MultiStepLR', begin=0, end=max_epochs, by_epoch=True,
+         milestones=[22, 24], gamma=0.1)
+]
+default_hooks = dict(checkpoint=dict(max_keep_ckpts=2))
+auto_scale_lr = dict(enable=False, base_batch_size=16)

@@ -1,0 +1,118 @@
+# Copyright (c) veca_mm contributors. Apache-2.0.
+"""GFLOPs and parameters of a VECA backbone beside the dense ViT/16 of the
+same width, per core budget and input size.
+
+    python tools/analysis_tools/get_flops.py --arch base \
+        --budgets 8 16 32 64 --sizes 512 1024 2048
+
+FLOPs come from the formulas in ``veca_mm/utils/flops.py`` (1 multiply-add =
+2 FLOPs; matrix products only: patch conv, Linear layers, QKᵀ and AV; batch
+1; backbone features only, no neck/head/classifier). Parameters are counted on
+the models themselves (``VECA(arch)``, and timm's ViT with ``num_classes=0``;
+both built on the meta device, so no memory or time is spent on weights).
+``ViT/VECA`` is the FLOP ratio: how many times fewer FLOPs VECA needs.
+"""
+import argparse
+import os.path as osp
+import sys
+from typing import List, Tuple
+
+sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), '..', '..')))
+
+from veca_mm.utils.flops import (VECA_TO_VIT, VIT_ARCHS,  # noqa: E402
+                                 veca_flops, vit_flops)
+
+
+def parse_size(text: str) -> Tuple[int, int]:
+    """``512`` -> (512, 512); ``512x1024`` -> (512, 1024) as H x W."""
+    try:
+        parts = [int(p) for p in text.lower().split('x')]
+    except ValueError:
+        parts = []
+    if len(parts) == 1:
+        parts *= 2
+    if len(parts) != 2 or min(parts) < 1:
+        raise argparse.ArgumentTypeError(
+            f'bad size {text!r}: use N or HxW, e.g. 512 or 512x1024')
+    return tuple(parts)
+
+
+def count_params(build) -> int:
+    """Parameters of the module ``build()`` makes, built on the meta device
+    when possible."""
+    import torch
+    try:
+        with torch.device('meta'):
+            model = build()
+    except Exception:  # some init code insists on real tensors
+        model = build()
+    return sum(p.numel() for p in model.parameters())
+
+
+def veca_param_count(arch: str) -> int:
+    from veca_mm.models.backbones.veca import VECA
+    return count_params(lambda: VECA(arch=arch))
+
+
+def vit_param_count(name: str) -> int:
+    import timm
+    return count_params(lambda: timm.create_model(
+        name, pretrained=False, dynamic_img_size=True, num_classes=0))
+
+
+def fmt_g(flops: int) -> str:
+    return f'{flops / 1e9:,.1f}'
+
+
+def build_table(arch: str, budgets: List[int], sizes: List[Tuple[int, int]],
+                vit: str, veca_params: int, vit_params: int) -> str:
+    from veca_mm.models.backbones.veca import ARCH_SETTINGS
+    a = ARCH_SETTINGS[arch]
+    v = VIT_ARCHS[vit]
+    head = ('| size (HxW) | patches N | budget C | VECA GFLOPs | VECA attn '
+            f'GFLOPs | {vit} GFLOPs | ViT attn GFLOPs | ViT/VECA | VECA params '
+            '(M) | ViT params (M) |')
+    lines = [head, '|' + '---|' * head.count(' | ') + '---|']
+    for (h, w) in sizes:
+        d = vit_flops(v['embed_dims'], v['depth'], v['mlp_ratio'], h, w)
+        for c in budgets:
+            e = veca_flops(a, h, w, c)
+            lines.append(
+                f'| {h}x{w} | {e["num_patches"]} | {c} | {fmt_g(e["total"])} '
+                f'| {fmt_g(e["attention"])} | {fmt_g(d["total"])} '
+                f'| {fmt_g(d["attention"])} | {d["total"] / e["total"]:.2f} '
+                f'| {veca_params / 1e6:.2f} | {vit_params / 1e6:.2f} |')
+    return '\n'.join(lines)
+
+
+def main(argv=None):
+    from veca_mm.models.backbones.veca import ARCH_SETTINGS
+    p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    p.add_argument('--arch', default='base', choices=sorted(ARCH_SETTINGS))
+    p.add_argument('--budgets', type=int, nargs='+', default=[8, 16, 32, 64],
+                   help='core budgets C (multiples of 8, at most 64)')
+    p.add_argument('--sizes', type=parse_size, nargs='+',
+                   default=[(512, 512), (1024, 1024), (2048, 2048)],
+                   help='input sizes, N or HxW (padded up to 16)')
+    p.add_argument('--vit', default=None, choices=sorted(VIT_ARCHS),
+                   help='dense ViT to compare with (default: the one of the '
+                   'same width: small/splus->ViT-S, base->ViT-B, '
+                   'large->ViT-L)')
+    args = p.parse_args(argv)
+    bank = ARCH_SETTINGS[args.arch]['num_cores']
+    for c in args.budgets:
+        if c < 8 or c % 8 or c > bank:
+            p.error(f'budget {c} is not a multiple of 8 in [8, {bank}]')
+    vit = args.vit or VECA_TO_VIT[args.arch]
+    print(f'# VECA-{args.arch} vs {vit}: per-image FLOPs of the backbone '
+          '(1 multiply-add = 2 FLOPs; conv + Linear + QK^T + AV, '
+          'element-wise ops excluded)\n')
+    print(build_table(args.arch, args.budgets, args.sizes, vit,
+                      veca_param_count(args.arch), vit_param_count(vit)))
+    print(f'\nVECA params include the whole {bank}-core bank (independent of '
+          'the budget); ViT params exclude the classifier head. '
+          'ViT/VECA = dense FLOPs / VECA FLOPs.')
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,240 @@
+# Copyright (c) veca_mm contributors. Apache-2.0.
+"""Test a checkpoint of a segmentor (mmseg config) or detector (mmdet config).
+
+    python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--out PATH]
+        [--show] [--show-dir DIR] [--wait-time S] [--core-budgets C [C ...]]
+        [--tta] [--cfg-options k=v ...] [--launcher none|pytorch|slurm|mpi]
+
+``--core-budgets 16`` evaluates the VECA backbone with 16 cores in every
+stage; ``--core-budgets 64 32 16 8`` gives one budget per stage. One trained
+checkpoint serves every budget.
+
+``--out``: mmseg configs write prediction PNGs to this directory (the
+evaluator's ``output_dir``); mmdet configs dump the predictions to this
+``.pkl`` file (``DumpDetResults``).
+``--show-dir``: mmseg saves the drawn images under
+``DIR/vis_data/vis_image/``; mmdet saves them directly in ``DIR``.
+"""
+import argparse
+import os
+import os.path as osp
+import sys
+
+ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+if ROOT not in sys.path:
+    sys.path.insert(0, ROOT)
+
+import veca_mm  # noqa: E402,F401  (registers the VECA backbone and neck)
+from mmengine.config import Config, ConfigDict, DictAction  # noqa: E402
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(
+        description='Test (and evaluate) a segmentor or detector checkpoint')
+    parser.add_argument('config', help='test config file path')
+    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument(
+        '--work-dir',
+        help='the directory to save the file containing evaluation metrics '
+        '(default: ./work_dirs/<config name>)')
+    parser.add_argument(
+        '--out',
+        type=str,
+        help='mmseg: directory for the prediction PNGs; '
+        'mmdet: .pkl file to dump the predictions to')
+    parser.add_argument(
+        '--show', action='store_true', help='show prediction results')
+    parser.add_argument(
+        '--show-dir',
+        help='directory where painted images will be saved. If specified, '
+        'the painted images are saved instead of shown')
+    parser.add_argument(
+        '--wait-time', type=float, default=2, help='the interval of show (s)')
+    parser.add_argument(
+        '--core-budgets',
+        type=int,
+        nargs='+',
+        metavar='C',
+        help='VECA core budget(s) for inference: one int for every stage, '
+        'or one int per stage; sets model.backbone.core_budgets')
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='override some settings in the used config, the key-value pair '
+        'in xxx=yyy format will be merged into config file. If the value to '
+        'be overwritten is a list, it should be like key="[a,b]" or key=a,b '
+        'It also allows nested list/tuple values, e.g. key="[(a,b),(c,d)]" '
+        'Note that the quotation marks are necessary and that no white space '
+        'is allowed.')
+    parser.add_argument(
+        '--launcher',
+        choices=['none', 'pytorch', 'slurm', 'mpi'],
+        default='none',
+        help='job launcher')
+    parser.add_argument(
+        '--tta', action='store_true', help='test time augmentation')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = parser.parse_args(argv)
+    if 'LOCAL_RANK' not in os.environ:
+        os.environ['LOCAL_RANK'] = str(args.local_rank)
+    return args
+
+
+def scope_of(cfg):
+    return cfg.get('default_scope', None) or 'mmseg'
+
+
+def parse_core_budgets(values):
+    """``[16]`` -> ``16``; ``[64, 32, 16, 8]`` -> ``(64, 32, 16, 8)``."""
+    if values is None:
+        return None
+    values = [int(v) for v in values]
+    if not values:
+        raise ValueError('--core-budgets needs at least one value')
+    if any(v <= 0 for v in values):
+        raise ValueError(f'core budgets must be positive, got {values}')
+    return values[0] if len(values) == 1 else tuple(values)
+
+
+def apply_core_budgets(cfg, values):
+    """Set ``cfg.model.backbone.core_budgets`` from ``--core-budgets``."""
+    budgets = parse_core_budgets(values)
+    if budgets is None:
+        return cfg
+    model = cfg.get('model', None)
+    backbone = model.get('backbone', None) if model is not None else None
+    if backbone is None:
+        raise ValueError('--core-budgets: the config has no model.backbone '
+                         'to set core_budgets on')
+    backbone['core_budgets'] = budgets
+    return cfg
+
+
+def _hook_type(hook):
+    hook_type = hook.get('type', '')
+    if not isinstance(hook_type, str):  # a class, in pure-Python configs
+        hook_type = hook_type.__name__
+    return hook_type.split('.')[-1]
+
+
+def trigger_visualization_hook(cfg, show=False, show_dir=None, wait_time=2):
+    """Turn on ``default_hooks.visualization`` for ``--show``/``--show-dir``.
+
+    ``SegVisualizationHook`` (mmseg) draws through the visualizer, whose
+    ``LocalVisBackend`` saves under ``visualizer.save_dir`` (every image,
+    unless the config sets the hook's ``interval``);
+    ``DetVisualizationHook`` (mmdet) writes files to its ``test_out_dir``.
+    """
+    if not show and not show_dir:
+        return cfg
+    default_hooks = cfg.get('default_hooks', None) or {}
+    if 'visualization' not in default_hooks:
+        raise RuntimeError(
+            'VisualizationHook must be included in default_hooks: refer to '
+            'the usage `visualization=dict(type=\'VisualizationHook\')`')
+    hook = default_hooks['visualization']
+    hook['draw'] = True
+    if _hook_type(hook) == 'SegVisualizationHook':
+        # mmseg's hook draws every `interval`-th image only (50 by default);
+        # --show/--show-dir mean every image unless the config says otherwise
+        hook.setdefault('interval', 1)
+    if show:
+        hook['show'] = True
+        hook['wait_time'] = wait_time
+    if show_dir:
+        show_dir = osp.abspath(osp.expanduser(show_dir))
+        hook_type = _hook_type(hook)
+        if hook_type == 'DetVisualizationHook' or (
+                hook_type not in ('SegVisualizationHook', )
+                and scope_of(cfg) == 'mmdet'):
+            hook['test_out_dir'] = show_dir
+        else:
+            if cfg.get('visualizer', None) is None:
+                raise RuntimeError('--show-dir needs a `visualizer` in the '
+                                   'config')
+            cfg.visualizer['save_dir'] = show_dir
+    return cfg
+
+
+def setup_out(cfg, out):
+    """mmseg: prediction PNGs into ``out``; mmdet: a ``DumpDetResults``
+    metric writing ``out`` (.pkl) appended to the test evaluator."""
+    if out is None:
+        return cfg
+    if scope_of(cfg) == 'mmdet':
+        if not out.endswith(('.pkl', '.pickle')):
+            raise ValueError('--out for an mmdet config must be a .pkl or '
+                             f'.pickle file, got {out!r}')
+        evaluator = cfg.test_evaluator
+        metrics = list(evaluator) if isinstance(evaluator,
+                                                (list, tuple)) else [evaluator]
+        metrics.append(ConfigDict(type='DumpDetResults', out_file_path=out))
+        cfg.test_evaluator = metrics
+    else:
+        evaluator = cfg.test_evaluator
+        targets = evaluator if isinstance(evaluator,
+                                          (list, tuple)) else [evaluator]
+        for metric in targets:
+            metric['output_dir'] = out
+            metric['keep_results'] = True
+    return cfg
+
+
+def setup_tta(cfg):
+    """Wrap the model in the config's ``tta_model`` and test with its
+    ``tta_pipeline``."""
+    if 'tta_pipeline' not in cfg:
+        raise RuntimeError('--tta needs a `tta_pipeline` in the config')
+    if 'tta_model' not in cfg:
+        if scope_of(cfg) != 'mmdet':
+            raise RuntimeError('--tta needs a `tta_model` in the config')
+        cfg.tta_model = dict(
+            type='DetTTAModel',
+            tta_cfg=dict(
+                nms=dict(type='nms', iou_threshold=0.5), max_per_img=100))
+    cfg.test_dataloader.dataset.pipeline = cfg.tta_pipeline
+    cfg.tta_model.module = cfg.model
+    cfg.model = cfg.tta_model
+    return cfg
+
+
+def build_cfg(args):
+    """The config, with every command-line option applied."""
+    cfg = Config.fromfile(args.config)
+    cfg.launcher = args.launcher
+    if args.cfg_options is not None:
+        cfg.merge_from_dict(args.cfg_options)
+
+    if args.work_dir is not None:
+        cfg.work_dir = args.work_dir
+    elif cfg.get('work_dir', None) is None:
+        cfg.work_dir = osp.join('./work_dirs',
+                                osp.splitext(osp.basename(args.config))[0])
+
+    cfg.load_from = args.checkpoint
+    apply_core_budgets(cfg, args.core_budgets)
+    trigger_visualization_hook(cfg, args.show, args.show_dir, args.wait_time)
+    if args.tta:
+        setup_tta(cfg)
+    setup_out(cfg, args.out)
+    return cfg
+
+
+def build_runner(cfg):
+    if 'runner_type' not in cfg:
+        from mmengine.runner import Runner
+        return Runner.from_cfg(cfg)
+    from mmengine.registry import RUNNERS
+    return RUNNERS.build(cfg)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    cfg = build_cfg(args)
+    runner = build_runner(cfg)
+    return runner.test()
+
+
+if __name__ == '__main__':
+    main()

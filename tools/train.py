@@ -1,0 +1,160 @@
+# Copyright (c) veca_mm contributors. Apache-2.0.
+"""Train a segmentor (mmseg config) or a detector (mmdet config).
+
+    python tools/train.py CONFIG [--work-dir DIR] [--resume [CKPT]] [--amp]
+        [--auto-scale-lr] [--cfg-options k=v ...] [--launcher none|pytorch|..]
+
+The config's ``default_scope`` ('mmseg' or 'mmdet') picks the registries;
+the runner is ``Runner.from_cfg`` (or ``RUNNERS.build`` when the config sets
+``runner_type``).
+"""
+import argparse
+import logging
+import os
+import os.path as osp
+import sys
+
+ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+if ROOT not in sys.path:
+    sys.path.insert(0, ROOT)
+
+import veca_mm  # noqa: E402,F401  (registers the VECA backbone and neck)
+from mmengine.config import Config, DictAction  # noqa: E402
+from mmengine.logging import print_log  # noqa: E402
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(
+        description='Train a segmentor or detector (mmseg/mmdet config)')
+    parser.add_argument('config', help='train config file path')
+    parser.add_argument(
+        '--work-dir',
+        help='the dir to save logs and models '
+        '(default: ./work_dirs/<config name>)')
+    parser.add_argument(
+        '--resume',
+        nargs='?',
+        type=str,
+        const='auto',
+        help='resume from this checkpoint; with no value, resume from the '
+        'latest checkpoint in the work dir')
+    parser.add_argument(
+        '--amp',
+        action='store_true',
+        default=False,
+        help='enable automatic mixed precision training')
+    parser.add_argument(
+        '--auto-scale-lr',
+        action='store_true',
+        help='scale the learning rate by the real batch size '
+        '(needs `auto_scale_lr` in the config)')
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='override some settings in the used config, the key-value pair '
+        'in xxx=yyy format will be merged into config file. If the value to '
+        'be overwritten is a list, it should be like key="[a,b]" or key=a,b '
+        'It also allows nested list/tuple values, e.g. key="[(a,b),(c,d)]" '
+        'Note that the quotation marks are necessary and that no white space '
+        'is allowed.')
+    parser.add_argument(
+        '--launcher',
+        choices=['none', 'pytorch', 'slurm', 'mpi'],
+        default='none',
+        help='job launcher')
+    # torch.distributed.launch passes --local-rank (torch >= 2.0) or
+    # --local_rank; torchrun only sets the LOCAL_RANK environment variable.
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = parser.parse_args(argv)
+    if 'LOCAL_RANK' not in os.environ:
+        os.environ['LOCAL_RANK'] = str(args.local_rank)
+    return args
+
+
+def default_work_dir(config_path):
+    return osp.join('./work_dirs',
+                    osp.splitext(osp.basename(config_path))[0])
+
+
+def _amp_available():
+    from mmengine.device import (is_cuda_available, is_mlu_available,
+                                 is_musa_available, is_npu_available)
+    return (is_cuda_available() or is_npu_available() or is_mlu_available()
+            or is_musa_available())
+
+
+def enable_amp(cfg):
+    """Switch the optim_wrapper to ``AmpOptimWrapper`` (dynamic loss scale).
+
+    mmengine's ``AmpOptimWrapper`` only runs on GPU/NPU/MLU/MUSA; without
+    one, this warns and keeps full precision instead of crashing.
+    """
+    optim_wrapper = cfg.optim_wrapper.get('type', 'OptimWrapper')
+    if optim_wrapper in ('AmpOptimWrapper', 'mmengine.AmpOptimWrapper'):
+        print_log('AMP training is already enabled in your config.',
+                  logger='current', level=logging.WARNING)
+        return cfg
+    if not _amp_available():
+        print_log('--amp ignored: mmengine AmpOptimWrapper needs a '
+                  'GPU/NPU/MLU/MUSA device; training in full precision.',
+                  logger='current', level=logging.WARNING)
+        return cfg
+    assert optim_wrapper in ('OptimWrapper', 'mmengine.OptimWrapper'), (
+        '`--amp` is only supported when the optimizer wrapper type is '
+        f'`OptimWrapper` but got {optim_wrapper}.')
+    cfg.optim_wrapper.type = 'AmpOptimWrapper'
+    cfg.optim_wrapper.loss_scale = 'dynamic'
+    return cfg
+
+
+def build_cfg(args):
+    """The config, with every command-line option applied."""
+    cfg = Config.fromfile(args.config)
+    cfg.launcher = args.launcher
+    if args.cfg_options is not None:
+        cfg.merge_from_dict(args.cfg_options)
+
+    # work_dir: CLI > config > ./work_dirs/<config name>
+    if args.work_dir is not None:
+        cfg.work_dir = args.work_dir
+    elif cfg.get('work_dir', None) is None:
+        cfg.work_dir = default_work_dir(args.config)
+
+    if args.amp:
+        enable_amp(cfg)
+
+    if args.auto_scale_lr:
+        scale = cfg.get('auto_scale_lr', None)
+        if scale is None or 'base_batch_size' not in scale:
+            raise RuntimeError(
+                '--auto-scale-lr needs `auto_scale_lr = dict(enable=False, '
+                'base_batch_size=...)` in the config; this one has none.')
+        cfg.auto_scale_lr.enable = True
+
+    if args.resume == 'auto':
+        cfg.resume = True
+        cfg.load_from = None
+    elif args.resume is not None:
+        cfg.resume = True
+        cfg.load_from = args.resume
+    return cfg
+
+
+def build_runner(cfg):
+    if 'runner_type' not in cfg:
+        from mmengine.runner import Runner
+        return Runner.from_cfg(cfg)
+    from mmengine.registry import RUNNERS
+    return RUNNERS.build(cfg)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    cfg = build_cfg(args)
+    runner = build_runner(cfg)
+    runner.train()
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,4 @@
+from .layer_decay_optim_constructor import (VECALayerDecayOptimizerConstructor,
+                                            get_layer_id_for_veca)
+
+__all__ = ['VECALayerDecayOptimizerConstructor', 'get_layer_id_for_veca']

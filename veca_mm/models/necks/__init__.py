@@ -1,0 +1,3 @@
+from .pyramid_neck import SimplePyramidNeck
+
+__all__ = ['SimplePyramidNeck']
