@@ -40,14 +40,29 @@ model = dict(
         drop_path_rate=0.1,
         with_cp=False,
         init_cfg=dict(type='Pretrained', checkpoint=veca_checkpoint)),
-    neck=dict(
-        _delete_=True,
-        type='SimplePyramidNeck',
-        in_channels=veca_embed_dims,
-        out_channels=256,
-        # strides 8, 16, 32, 64, 128 from the stride-16 map
-        scale_factors=(2.0, 1.0, 0.5, 0.25, 0.125),
-        norm_cfg=norm_cfg),
+    # SimplePyramidNeck makes strides 8..64 (P3-P6) from the stride-16 map;
+    # P7 (stride 128) is one more stride-2 3x3 conv on P6's output (after a
+    # ReLU), like detectron2's RetinaNet top block (LastLevelP6P7). mmdet's FPN
+    # with `add_extra_convs='on_output'` provides that conv (and light 1x1 /
+    # 3x3 convs over the four levels). A list of necks is built as
+    # nn.Sequential.
+    neck=[
+        dict(
+            type='SimplePyramidNeck',
+            in_channels=veca_embed_dims,
+            out_channels=256,
+            scale_factors=(2.0, 1.0, 0.5, 0.25),
+            norm_cfg=norm_cfg),
+        dict(
+            type='FPN',
+            in_channels=[256, 256, 256, 256],
+            out_channels=256,
+            start_level=0,
+            add_extra_convs='on_output',
+            relu_before_extra_convs=True,
+            num_outs=5,
+            norm_cfg=norm_cfg),
+    ],
     bbox_head=dict(
         norm_cfg=norm_cfg,
         anchor_generator=dict(strides=[8, 16, 32, 64, 128])))

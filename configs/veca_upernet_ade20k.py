@@ -13,6 +13,16 @@ model = dict(
     auxiliary_head=dict(num_classes=150),
     test_cfg=dict(mode='whole'))
 
+# AdamW with layer-wise lr decay over VECA's 12 layers.
+optim_wrapper = dict(
+    _delete_=True,
+    type='OptimWrapper',
+    optimizer=dict(
+        type='AdamW', lr=1e-4, betas=(0.9, 0.999), weight_decay=0.05),
+    constructor='VECALayerDecayOptimizerConstructor',
+    paramwise_cfg=dict(num_layers=12, layer_decay_rate=0.65),
+    clip_grad=None)
+
 param_scheduler = [
     dict(type='LinearLR', start_factor=1e-6, by_epoch=False, begin=0,
          end=1500),

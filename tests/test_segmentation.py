@@ -130,10 +130,9 @@ def test_headline_configs_run_real_veca_b(cfg_name, size):
 
 def test_missing_pretrained_stops_before_first_iteration(tmp_path, mini_ade):
     out = subprocess.run(
-        [sys.executable, 'tools/train.py', MINI_ADE, '--work-dir', tmp_path,
-         '--cfg-options'] + data_opts(mini_ade) + FAST + [
-             'model.backbone.init_cfg.type=Pretrained',
-             f'model.backbone.init_cfg.checkpoint={tmp_path}/nope.pth'],
+        [sys.executable, 'tools/train.py', REPO / 'configs/veca_upernet_ade20k.py',
+         '--work-dir', tmp_path, '--cfg-options'] + data_opts(mini_ade) +
+        FAST + [f'model.backbone.init_cfg.checkpoint={tmp_path}/nope.pth'],
         cwd=REPO, capture_output=True, text=True, timeout=300)
     assert out.returncode != 0
     assert 'veca2mm.py' in out.stderr and 'init_cfg=None' in out.stderr

@@ -390,6 +390,7 @@ def test_show_dir_mmseg(test_tool, seg_config, tmp_path):
             [seg_config, 'c.pth', '--show', '--wait-time', '0.5']))
     hook = cfg.default_hooks.visualization
     assert hook.draw and hook.show and hook.wait_time == 0.5
+    assert cfg.train_dataloader is None and cfg.optim_wrapper is None
     assert 'save_dir' not in cfg.visualizer
     # nothing asked for: the hook stays off
     cfg = test_tool.build_cfg(test_tool.parse_args([seg_config, 'c']))
@@ -602,7 +603,10 @@ def test_train_resume_and_test_end_to_end(train_tool, test_tool, ade_root,
         str(show_dir), '--cfg-options', 'experiment_name=e2e_test',
         # visualizers are per-process singletons looked up by name: a fresh
         # name, or this run would reuse the training run's (and its save_dir)
-        'visualizer.name=e2e_test_vis'
+        'visualizer.name=e2e_test_vis',
+        # testing must not need the training set (mmseg's visualization hook
+        # would build the train loop through runner.iter)
+        'train_dataloader.dataset.data_prefix.img_path=missing'
     ])
     assert 'mIoU' in metrics
     preds = sorted(p.name for p in out_dir.glob('*.png'))

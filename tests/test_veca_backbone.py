@@ -132,8 +132,8 @@ def _capture_blocks(model):
     seen = []
 
     def hook(mod, args):
-        x, cos, sin, c = args
-        seen.append(dict(x=x.detach().clone(), cos=cos.detach().clone(), c=c))
+        x, cis, c = args
+        seen.append(dict(x=x.detach().clone(), cis=cis.detach().clone(), c=c))
 
     handles = [b.register_forward_pre_hook(hook) for b in model.blocks]
     return seen, handles
@@ -170,9 +170,9 @@ def test_per_stage_budgets_append_initial_cores(official_dir, ref):
     torch.testing.assert_close(x2[:, 24:], outs[0][:, 8:])
     # appended cores enter at their learned initial coordinates
     init_u = torch.cat(list(model.qcoord_chunks)[1:3], 1)
-    cos, _ = model.rope.cos_sin(torch.tanh(init_u))
-    torch.testing.assert_close(seen[2]['cos'][:, 8:24],
-                               cos.expand(2, -1, -1))
+    cis = model.rope.cis(torch.tanh(init_u))
+    torch.testing.assert_close(seen[2]['cis'][:, 8:24],
+                               cis.expand(2, -1, -1))
 
 
 def test_per_stage_budget_differs_from_uniform(official_dir, ref):

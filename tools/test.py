@@ -199,6 +199,18 @@ def setup_tta(cfg):
     return cfg
 
 
+def drop_training_settings(cfg):
+    """Testing needs no training set-up: without it the runner never builds
+    the train loop, which mmseg's ``SegVisualizationHook`` would otherwise do
+    (through ``runner.iter``), loading the training set for nothing (and
+    failing where only the test data is present)."""
+    for key in ('train_dataloader', 'train_cfg', 'optim_wrapper',
+                'param_scheduler'):
+        if key in cfg:
+            cfg[key] = None
+    return cfg
+
+
 def build_cfg(args):
     """The config, with every command-line option applied."""
     cfg = Config.fromfile(args.config)
@@ -213,6 +225,7 @@ def build_cfg(args):
                                 osp.splitext(osp.basename(args.config))[0])
 
     cfg.load_from = args.checkpoint
+    drop_training_settings(cfg)
     apply_core_budgets(cfg, args.core_budgets)
     trigger_visualization_hook(cfg, args.show, args.show_dir, args.wait_time)
     if args.tta:

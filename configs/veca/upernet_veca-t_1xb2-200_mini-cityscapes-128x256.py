@@ -9,7 +9,7 @@ data_preprocessor = dict(size=crop_size)
 model = dict(
     data_preprocessor=data_preprocessor,
     backbone=dict(
-        arch=dict(embed_dims=64, num_layers=4, num_heads=2, mlp_ratio=2.0,
+        arch=dict(_delete_=True, embed_dims=64, num_layers=4, num_heads=2, mlp_ratio=2.0,
                   num_cores=16),
         patch_size=8,
         out_indices=(0, 1, 2, 3),

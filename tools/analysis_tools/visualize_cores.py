@@ -34,15 +34,15 @@ def core_attention_maps(model, image):
     captured = []
 
     def hook(block, args):
-        x, cos, sin, num_cores = args
+        x, cis, num_cores = args
         attn = block.attn
         h = block.norm_attn(x)
         B, T, D = h.shape
         heads = attn.num_heads
         q = attn.q_proj(h[:, :num_cores]).view(B, num_cores, heads, -1)
         k = attn.k_proj(h).view(B, T, heads, -1)
-        q = apply_rope(q, cos[:, :num_cores, None], sin[:, :num_cores, None])
-        k = apply_rope(k, cos[:, :, None], sin[:, :, None])
+        q = apply_rope(q, cis[:, :num_cores, None])
+        k = apply_rope(k, cis[:, :, None])
         logits = torch.einsum('bchd,bthd->bhct', q, k) / math.sqrt(q.shape[-1])
         captured.append(logits.softmax(-1).mean(1)[0, :, num_cores:])
 

@@ -26,6 +26,7 @@ image):
 * per-image metrics are kept, not the whole masked ground-truth and
   prediction tensors (memory on large test sets).
 """
+import logging
 import os.path as osp
 import re
 from collections import OrderedDict
@@ -62,10 +63,11 @@ def crop_mask(shape, crop: Optional[str]) -> np.ndarray:
         mask[:] = True
         return mask
     top, bottom, left, right = CROPS[crop]
-    # round(): exact BTS indices at the native sizes (45:471, 41:601 at
-    # 480 x 640), proportional elsewhere.
-    mask[int(round(top * h)):int(round(bottom * h)),
-         int(round(left * w)):int(round(right * w))] = True
+    # int() as BTS does (the 1e-9 guards 45/480*480 -> 44.999..): exact BTS
+    # indices at the native sizes (45:471, 41:601 at 480 x 640; 153:371,
+    # 44:1197 at KITTI's 375 x 1242), proportional elsewhere.
+    mask[int(top * h + 1e-9):int(bottom * h + 1e-9),
+         int(left * w + 1e-9):int(right * w + 1e-9)] = True
     return mask
 
 
@@ -237,7 +239,7 @@ class VECADepthMetric(BaseMetric):
                 f'VECADepthMetric: {empty} of {len(results)} image(s) have no '
                 f'valid ground-truth pixel ({self.min_depth} < gt < '
                 f'{self.max_depth}, crop={self.crop}) and are not averaged',
-                logger=logger, level='WARNING')
+                logger=logger, level=logging.WARNING)
         if not scored:
             raise ValueError('VECADepthMetric: no image has a valid '
                              'ground-truth pixel; check min_depth/max_depth '

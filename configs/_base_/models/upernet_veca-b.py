@@ -35,12 +35,3 @@ model = dict(
         norm_cfg=norm_cfg),
     auxiliary_head=dict(in_channels=256, in_index=2, norm_cfg=norm_cfg))
 
-# AdamW with layer-wise lr decay over VECA's 12 layers.
-optim_wrapper = dict(
-    _delete_=True,
-    type='OptimWrapper',
-    optimizer=dict(
-        type='AdamW', lr=1e-4, betas=(0.9, 0.999), weight_decay=0.05),
-    constructor='VECALayerDecayOptimizerConstructor',
-    paramwise_cfg=dict(num_layers=12, layer_decay_rate=0.65),
-    clip_grad=None)

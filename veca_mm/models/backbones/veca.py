@@ -116,18 +116,20 @@ class RoPE2d(nn.Module):
         self.register_buffer('freqs', (2 * math.pi / periods).float(),
                              persistent=False)
 
-    def cos_sin(self, pos: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
-        """``pos[..., 2]`` (x, y) -> cos, sin of shape ``[..., head_dim]``."""
-        ang = pos.float()[..., :, None] * self.freqs  # [..., 2, n]
-        ang = ang.repeat_interleave(2, dim=-1).flatten(-2)  # [θx.., θy..]
-        return ang.cos(), ang.sin()
+    def cis(self, pos: torch.Tensor) -> torch.Tensor:
+        """``pos[..., 2]`` (x, y) -> unit complex rotations ``[..., h/2]``.
+
+        Pair ``i`` of a head vector turns by ``[θx..., θy...][i]``; as a
+        complex product this is the released ``v·cos + rot(v)·sin``.
+        """
+        ang = (pos.float()[..., :, None] * self.freqs).flatten(-2)
+        return torch.polar(torch.ones_like(ang), ang)
 
 
-def apply_rope(x: torch.Tensor, cos: torch.Tensor,
-               sin: torch.Tensor) -> torch.Tensor:
-    x1, x2 = x[..., 0::2], x[..., 1::2]
-    rot = torch.stack((-x2, x1), dim=-1).flatten(-2)
-    return x * cos + rot * sin
+def apply_rope(x: torch.Tensor, cis: torch.Tensor) -> torch.Tensor:
+    """Rotate consecutive pairs of ``x[..., h]`` by ``cis[..., h/2]``."""
+    xc = torch.view_as_complex(x.float().reshape(*x.shape[:-1], -1, 2))
+    return torch.view_as_real(xc * cis).flatten(-2).to(x.dtype)
 
 
 class DropPath(nn.Module):
@@ -159,7 +161,7 @@ class CoreAttention(nn.Module):
         self.v_proj = nn.Linear(embed_dims, embed_dims)
         self.out_proj = nn.Linear(embed_dims, embed_dims)
 
-    def forward(self, x, cos, sin, num_cores: int):
+    def forward(self, x, cis, num_cores: int):
         B, T, D = x.shape
         heads = self.num_heads
         # One matmul for q, k and v; the weights stay separate parameters so
@@ -168,17 +170,18 @@ class CoreAttention(nn.Module):
                        self.v_proj.weight))
         b = torch.cat((self.q_proj.bias, self.k_proj.bias, self.v_proj.bias))
         qkv = F.linear(x, w, b).view(B, T, 3, heads, D // heads)
-        q, k, v = qkv.unbind(2)  # B, T, heads, h
-        cos, sin = cos.unsqueeze(2), sin.unsqueeze(2)
-        q = apply_rope(q, cos, sin).transpose(1, 2)
-        k = apply_rope(k, cos, sin).transpose(1, 2)
-        v = v.transpose(1, 2)
+        # RoPE on q and k at once: cis is B x T x 1 x 1 x h/2
+        q, k = apply_rope(qkv[:, :, :2], cis[:, :, None, None]).unbind(2)
+        q, k = q.transpose(1, 2), k.transpose(1, 2)  # B, heads, T, h
+        v = qkv[:, :, 2].transpose(1, 2)
         kc, vc = k[:, :, :num_cores], v[:, :, :num_cores]
+        # cores attend to every token; patches attend to the cores only
         out_cores = F.scaled_dot_product_attention(q[:, :, :num_cores], k, v)
         out_patches = F.scaled_dot_product_attention(q[:, :, num_cores:], kc,
                                                      vc)
-        out = torch.cat((out_cores, out_patches), dim=2)
-        return self.out_proj(out.transpose(1, 2).reshape(B, T, D))
+        out = torch.cat((out_cores.transpose(1, 2),
+                         out_patches.transpose(1, 2)), dim=1)
+        return self.out_proj(out.reshape(B, T, D))
 
 
 class VECABlock(nn.Module):
@@ -195,11 +198,14 @@ class VECABlock(nn.Module):
         self.fc2 = nn.Linear(hidden, embed_dims)
         self.drop_path = DropPath(drop_path)
 
-    def forward(self, x, cos, sin, num_cores: int):
-        x = x + self.drop_path(
-            self.attn(self.norm_attn(x), cos, sin, num_cores))
+    def forward(self, x, cis, num_cores: int):
+        x = x + self.drop_path(self.attn(self.norm_attn(x), cis, num_cores))
         a, b = self.fc1(self.norm_ffn(x)).chunk(2, dim=-1)
-        return x + self.drop_path(self.fc2(F.silu(a) * b))
+        if torch.is_grad_enabled():
+            h = F.silu(a) * b
+        else:  # inference: one F-wide buffer fewer
+            h = F.silu(a).mul_(b)
+        return x + self.drop_path(self.fc2(h))
 
 
 class PatchEmbed(nn.Module):
@@ -482,10 +488,8 @@ class VECA(BaseModule):
         if pad_h or pad_w:
             x = F.pad(x, (0, pad_w, 0, pad_h))
         patches, (hp, wp) = self.patch_embed(x)
-        patch_cos, patch_sin = self.rope.cos_sin(
-            self._patch_positions(hp, wp, x.device))
-        patch_cos = patch_cos.to(patches.dtype).expand(B, -1, -1)
-        patch_sin = patch_sin.to(patches.dtype).expand(B, -1, -1)
+        patch_cis = self.rope.cis(self._patch_positions(hp, wp, x.device))
+        patch_cis = patch_cis.expand(B, -1, -1)
 
         budgets = self.active_budgets()
         per_stage = self.num_layers // len(budgets)
@@ -508,13 +512,11 @@ class VECA(BaseModule):
                 C = new_C
             if self._core_record is not None:
                 self._core_record.append(torch.tanh(u).detach())
-            core_cos, core_sin = self.rope.cos_sin(torch.tanh(u))
-            cos = torch.cat((core_cos.to(x.dtype), patch_cos), dim=1)
-            sin = torch.cat((core_sin.to(x.dtype), patch_sin), dim=1)
+            cis = torch.cat((self.rope.cis(torch.tanh(u)), patch_cis), dim=1)
             if self.with_cp and self.training and x.requires_grad:
-                x = cp.checkpoint(block, x, cos, sin, C, use_reentrant=False)
+                x = cp.checkpoint(block, x, cis, C, use_reentrant=False)
             else:
-                x = block(x, cos, sin, C)
+                x = block(x, cis, C)
             if i in self.out_indices:
                 outs.append(self._make_output(x, C, hp, wp))
         if self.training and max(budgets) < self.num_cores:

@@ -8,8 +8,16 @@ from mmengine.registry import MODELS
 class LN2d(nn.LayerNorm):
     """Channels-first LayerNorm, the norm plain-ViT pyramids use (ViTDet).
 
-    Registered in mmengine's root MODELS so mmcv's ``build_norm_layer(
-    dict(type='LN2d'), C)`` finds it from mmseg and mmdet configs.
+    BatchNorm statistics are poor with the small per-GPU batches of dense
+    tasks, and the ViT itself is LayerNorm-trained, so the neck normalises
+    each pixel over its channels instead. Registered in mmengine's root
+    MODELS (where mmseg's and mmdet's registries look last) so that mmcv's
+    ``build_norm_layer(dict(type='LN2d'), C)`` and ``ConvModule`` find it;
+    subclassing ``nn.LayerNorm`` keeps it recognised as a norm layer
+    (``is_norm``, no weight decay under ``norm_decay_mult``).
+
+    Note ``build_norm_layer`` passes ``eps=1e-5`` unless the config sets one;
+    :class:`SimplePyramidNeck` sets 1e-6 for LN2d itself.
     """
     _abbr_ = 'ln'
 
@@ -17,7 +25,10 @@ class LN2d(nn.LayerNorm):
         super().__init__(num_features, eps=eps, **kwargs)
 
     def forward(self, x):
+        if x.dim() != 4:
+            raise ValueError(f'LN2d expects B x C x H x W maps, got shape '
+                             f'{tuple(x.shape)}')
         x = x.permute(0, 2, 3, 1)
         x = F.layer_norm(x, self.normalized_shape, self.weight, self.bias,
                          self.eps)
-        return x.permute(0, 3, 1, 2)
+        return x.permute(0, 3, 1, 2).contiguous()

@@ -1,32 +1,60 @@
 """A feature pyramid for plain (single-stride) backbones such as VECA."""
-from typing import Sequence
+from typing import Optional, Sequence
 
+import torch
 import torch.nn as nn
 from mmcv.cnn import ConvModule, build_norm_layer
 from mmengine.model import BaseModule
 from mmengine.registry import MODELS
 
+from ..layers import LN2d
+
 ALLOWED_SCALES = (4.0, 2.0, 1.0, 0.5, 0.25)
+
+
+def _norm_cfg_for(norm_cfg: dict) -> dict:
+    """Copy ``norm_cfg``; LN2d gets ViTDet's eps 1e-6 unless one is set
+    (``build_norm_layer`` would otherwise force 1e-5)."""
+    cfg = dict(norm_cfg)
+    if cfg.get('type') in ('LN2d', LN2d):
+        cfg.setdefault('eps', 1e-6)
+    return cfg
+
+
+def _check_groups(norm_cfg: dict, channels: int, where: str):
+    """GroupNorm only fails deep inside torch; name the layer and the fix."""
+    groups = norm_cfg.get('num_groups')
+    if norm_cfg.get('type') in ('GN', nn.GroupNorm) and groups and \
+            channels % groups:
+        raise ValueError(
+            f'SimplePyramidNeck: GN num_groups={groups} does not divide the '
+            f'{channels} channels of {where}; pick num_groups dividing it.')
 
 
 @MODELS.register_module()
 class SimplePyramidNeck(BaseModule):
     """Stride-16 maps -> strides 4, 8, 16, 32 (and 64 on request).
 
-    A plain ViT has a single stride; like ViTDet's simple feature pyramid,
-    each level is the last (or its own) backbone map resampled by a
-    transposed conv (x4, x2), kept (x1) or max-pooled (x0.5, x0.25), then a
-    1x1 and a 3x3 conv, each followed by ``norm_cfg``.
+    A plain ViT keeps one stride (16) throughout, yet FPN-style heads want a
+    pyramid. Following ViTDet's simple feature pyramid, the pyramid is built
+    after the fact instead of from a hierarchical backbone: each level is a
+    backbone map resampled by transposed convs (x4, x2), kept (x1) or
+    max-pooled (x0.5, x0.25), then projected by a 1x1 and a 3x3 conv, each
+    followed by ``norm_cfg`` (no activation, as in ViTDet).
 
     Args:
-        in_channels: width of the backbone maps.
-        out_channels: width of every pyramid level.
-        scale_factors: one per level, from {4, 2, 1, 0.5, 0.25}.
-        norm_cfg: LN2d (default), BN, SyncBN, GN ... (mmcv ``build_norm_layer``).
+        in_channels (int): width D of the backbone maps.
+        out_channels (int): width of every pyramid level.
+        scale_factors (Sequence[float]): one per level, from
+            {4, 2, 1, 0.5, 0.25}; the output keeps this order, so list them
+            from high to low resolution.
+        norm_cfg (dict): LN2d (default), BN, SyncBN, GN, ... built by mmcv's
+            ``build_norm_layer``; also used inside the x4 path.
+        init_cfg (dict, optional): mmengine init config.
 
-    ``forward`` takes either one map (every level from it) or one map per
-    level (e.g. backbone ``out_indices=(3, 5, 7, 11)``); ``(map, cls)`` pairs
-    from ``output_cls_token=True`` are accepted.
+    ``forward`` takes either one map (every level from it, ViTDet style) or
+    one map per level (e.g. backbone ``out_indices=(3, 5, 7, 11)``);
+    ``(map, cls)`` pairs from ``output_cls_token=True`` are accepted.
     """
 
     def __init__(self,
@@ -34,26 +62,33 @@ class SimplePyramidNeck(BaseModule):
                  out_channels: int = 256,
                  scale_factors: Sequence[float] = (4.0, 2.0, 1.0, 0.5),
                  norm_cfg: dict = dict(type='LN2d', requires_grad=True),
-                 init_cfg=None):
+                 init_cfg: Optional[dict] = None):
         super().__init__(init_cfg=init_cfg)
-        bad = [s for s in scale_factors if float(s) not in ALLOWED_SCALES]
+        scale_factors = tuple(scale_factors)
+        bad = [s for s in scale_factors if s not in ALLOWED_SCALES]
         if bad or not scale_factors:
-            raise ValueError(f'SimplePyramidNeck: scale factors {bad or "[]"}'
-                             f' are not supported; use values from '
-                             f'{ALLOWED_SCALES}.')
+            raise ValueError(
+                f'SimplePyramidNeck: scale factors {bad or "()"} are not '
+                f'supported; use a non-empty list of values from '
+                f'{ALLOWED_SCALES}.')
         if 4.0 in scale_factors and in_channels % 4:
-            raise ValueError(f'in_channels={in_channels} must be divisible by'
-                             ' 4 for the x4 level (it halves the width twice).')
+            raise ValueError(
+                f'SimplePyramidNeck: in_channels={in_channels} must be '
+                'divisible by 4 for scale factor 4.0 (it halves the width '
+                'twice).')
+        norm_cfg = _norm_cfg_for(norm_cfg)
         self.in_channels = in_channels
         self.out_channels = out_channels
         self.scale_factors = tuple(float(s) for s in scale_factors)
-        self.resample = nn.ModuleList(
-            self._resampler(s, in_channels, norm_cfg)
-            for s in self.scale_factors)
+        # Output strides for a stride-16 backbone, e.g. (4, 8, 16, 32).
+        self.strides = tuple(int(16 / s) for s in self.scale_factors)
+
+        _check_groups(norm_cfg, out_channels, 'the output convs (out_channels)')
+        self.resample = nn.ModuleList()
         self.out_convs = nn.ModuleList()
         for s in self.scale_factors:
-            width = in_channels // 4 if s == 4.0 else (
-                in_channels // 2 if s == 2.0 else in_channels)
+            resample, width = self._resampler(s, in_channels, norm_cfg)
+            self.resample.append(resample)
             self.out_convs.append(nn.Sequential(
                 ConvModule(width, out_channels, 1, norm_cfg=norm_cfg,
                            act_cfg=None),
@@ -61,28 +96,36 @@ class SimplePyramidNeck(BaseModule):
                            norm_cfg=norm_cfg, act_cfg=None)))
 
     @staticmethod
-    def _resampler(scale, dim, norm_cfg):
+    def _resampler(scale: float, dim: int, norm_cfg: dict):
+        """Return the resampling module for ``scale`` and its output width."""
         if scale == 4.0:
+            _check_groups(norm_cfg, dim // 2,
+                          'the x4 upsampling path (in_channels / 2)')
             return nn.Sequential(
                 nn.ConvTranspose2d(dim, dim // 2, 2, stride=2),
-                build_norm_layer(norm_cfg, dim // 2)[1], nn.GELU(),
-                nn.ConvTranspose2d(dim // 2, dim // 4, 2, stride=2))
+                build_norm_layer(norm_cfg, dim // 2)[1],
+                nn.GELU(),
+                nn.ConvTranspose2d(dim // 2, dim // 4, 2, stride=2)), dim // 4
         if scale == 2.0:
-            return nn.ConvTranspose2d(dim, dim // 2, 2, stride=2)
+            return nn.ConvTranspose2d(dim, dim // 2, 2, stride=2), dim // 2
         if scale == 1.0:
-            return nn.Identity()
-        return nn.MaxPool2d(int(round(1 / scale)), int(round(1 / scale)))
+            return nn.Identity(), dim
+        k = int(round(1 / scale))
+        return nn.MaxPool2d(kernel_size=k, stride=k), dim
 
     def forward(self, inputs):
+        if isinstance(inputs, torch.Tensor):
+            inputs = (inputs, )
         maps = [x[0] if isinstance(x, (tuple, list)) else x for x in inputs]
         n = len(self.scale_factors)
         if len(maps) == 1:
             maps = maps * n
         elif len(maps) != n:
             raise ValueError(
-                f'SimplePyramidNeck has {n} levels but got {len(maps)} '
-                'backbone maps: set the backbone out_indices to one layer '
-                f'(all levels from it) or to {n} layers (one per level).')
+                f'SimplePyramidNeck has {n} levels (scale_factors='
+                f'{self.scale_factors}) but got {len(maps)} backbone maps: '
+                'set the backbone out_indices to one layer (all levels from '
+                f'it) or to {n} layers (one per level).')
         return tuple(
             conv(resample(x))
             for x, resample, conv in zip(maps, self.resample, self.out_convs))
