@@ -321,11 +321,16 @@ def test_headline_configs():
 
 
 # ---------------------------------------------------------------- tools
-def run_tool(args, timeout=300):
-    out = subprocess.run([sys.executable] + [str(a) for a in args], cwd=REPO,
-                         capture_output=True, text=True, timeout=timeout)
-    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-5000:]
-    return out.stdout + out.stderr
+def run_tools(jobs, timeout=400):
+    """Run several tool command lines at once (they are mostly imports)."""
+    procs = [subprocess.Popen([sys.executable] + [str(a) for a in args],
+                              cwd=REPO, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True)
+             for args in jobs]
+    outs = [p.communicate(timeout=timeout)[0] for p in procs]
+    for p, out in zip(procs, outs):
+        assert p.returncode == 0, out[-6000:]
+    return outs
 
 
 def json_rows(work_dir):
@@ -339,18 +344,38 @@ def json_rows(work_dir):
     return rows
 
 
+@pytest.fixture(scope='module')
+def tool_runs(tmp_path_factory, mini_nyu, mini_kitti):
+    """tools/train.py (2 iterations + validation), then tools/test.py with
+    ``test_evaluator.output_dir``, on both mini sets (run side by side)."""
+    runs = {}
+    for name, cfg, root in (('nyu', MINI_NYU, mini_nyu),
+                            ('kitti', MINI_KITTI, mini_kitti)):
+        tmp = tmp_path_factory.mktemp(f'tools_{name}')
+        roots = [f'{k}_dataloader.dataset.data_root={root}'
+                 for k in ('train', 'val', 'test')]
+        runs[name] = dict(cfg=cfg, root=root, roots=roots, work=tmp / 'work',
+                          test=tmp / 'test', pred=tmp / 'pred')
+    run_tools([['tools/train.py', r['cfg'], '--work-dir', r['work'],
+                '--cfg-options'] + r['roots'] + FAST + [
+                    'train_cfg.max_iters=2', 'train_cfg.val_interval=2',
+                    'default_hooks.checkpoint.interval=2',
+                    'default_hooks.logger.interval=1']
+               for r in runs.values()])
+    outs = run_tools([['tools/test.py', r['cfg'], r['work'] / 'iter_2.pth',
+                       '--work-dir', r['test'], '--cfg-options'] +
+                      r['roots'] + FAST +
+                      [f'test_evaluator.output_dir={r["pred"]}']
+                      for r in runs.values()])
+    for r, out in zip(runs.values(), outs):
+        r['test_log'] = out
+    return runs
+
+
 @pytest.mark.parametrize('name', ['nyu', 'kitti'])
-def test_train_and_test_through_tools(tmp_path, name, request):
-    root = request.getfixturevalue(f'mini_{name}')
-    cfg = MINI_NYU if name == 'nyu' else MINI_KITTI
-    roots = [f'{k}_dataloader.dataset.data_root={root}'
-             for k in ('train', 'val', 'test')]
-    work = tmp_path / 'work'
-    run_tool(['tools/train.py', cfg, '--work-dir', work, '--cfg-options'] +
-             roots + FAST + [
-                 'train_cfg.max_iters=2', 'train_cfg.val_interval=2',
-                 'default_hooks.checkpoint.interval=2',
-                 'default_hooks.logger.interval=1'])
+def test_train_and_test_through_tools(tool_runs, name):
+    run = tool_runs[name]
+    root, work, out_dir = run['root'], run['work'], run['pred']
     rows = json_rows(work)
     losses = [r['decode.loss_silog'] for r in rows
               if 'decode.loss_silog' in r]
@@ -358,11 +383,7 @@ def test_train_and_test_through_tools(tmp_path, name, request):
     assert any('rmse' in r for r in rows)
     assert osp.isfile(work / 'iter_2.pth')
 
-    out_dir = tmp_path / 'pred'
-    text = run_tool(['tools/test.py', cfg, work / 'iter_2.pth', '--work-dir',
-                     tmp_path / 'test', '--cfg-options'] + roots + FAST +
-                    [f'test_evaluator.output_dir={out_dir}'])
-    test_rows = [r for r in json_rows(tmp_path / 'test') if 'rmse' in r]
+    test_rows = [r for r in json_rows(run['test']) if 'rmse' in r]
     assert len(test_rows) == 1
     got = test_rows[0]
     assert 0 <= got['d1'] <= got['d2'] <= got['d3'] <= 1 and got['rmse'] > 0
@@ -375,7 +396,7 @@ def test_train_and_test_through_tools(tmp_path, name, request):
         scale, max_depth, crop = 1000.0, 10.0, (45 / 480, 471 / 480,
                                                  41 / 640, 601 / 640)
     else:
-        assert 'skipped 1 line(s) with no ground truth' in text
+        assert 'skipped 1 line(s) with no ground truth' in run['test_log']
         lines = open(osp.join(root, 'eigen_test_files_with_gt.txt')).read()
         gts, preds = [], []
         for line in lines.splitlines():

@@ -34,7 +34,8 @@ NUM_TRAIN, NUM_VAL = 4, 2
 TRAIN_ITERS = 4
 FAST = ['train_dataloader.num_workers=0',
         'train_dataloader.persistent_workers=False',
-        'val_dataloader.num_workers=0', 'val_dataloader.persistent_workers=False',
+        'val_dataloader.num_workers=0',
+        'val_dataloader.persistent_workers=False',
         'test_dataloader.num_workers=0',
         'test_dataloader.persistent_workers=False']
 
@@ -131,6 +132,12 @@ def test_mini_coco_generator(mini_coco, tmp_path):
     for rel in ('annotations/instances_train2017.json',
                 'train2017/000000000001.jpg'):
         assert (again / rel).read_bytes() == (mini_coco / rel).read_bytes()
+    # the command line writes the same layout
+    cli = tmp_path / 'cli'
+    out = run_tool(['tools/dataset_converters/make_mini_coco.py', cli,
+                    '--num-train', '2', '--num-val', '1', '--size', '96'])
+    assert 'instances_train2017.json: 2 images' in out
+    assert len(list((cli / 'val2017').glob('*.jpg'))) == 1
     other = tmp_path / 'other'
     gen.make_mini_coco(str(other), num_train=1, num_val=1, seed=1)
     assert (other / 'train2017/000000000001.jpg').read_bytes() != (
@@ -294,45 +301,95 @@ def neck_shapes(model, data):
     return shapes, results
 
 
-@pytest.mark.parametrize('path', [HEADLINE_MASK, HEADLINE_RETINA])
-def test_headline_levels_match_anchor_strides(path):
-    cfg = Config.fromfile(path)
+def check_headline(cfg):
+    """The recipe both headline configs share."""
     assert cfg.default_scope == 'mmdet'
-    assert cfg.model.backbone.type == 'VECA'
-    assert cfg.model.backbone.arch == 'base'
-    assert cfg.model.backbone.init_cfg == dict(
+    backbone = cfg.model.backbone
+    assert backbone.type == 'VECA' and backbone.arch == 'base'
+    assert backbone.patch_size == 16 and backbone.drop_path_rate == 0.1
+    assert backbone.init_cfg == dict(
         type='Pretrained', checkpoint='checkpoints/veca_base.pth')
-    necks = cfg.model.neck if isinstance(cfg.model.neck, list) else [
-        cfg.model.neck]
-    assert necks[0].type == 'SimplePyramidNeck'
-    assert necks[0].in_channels == 768
-    assert 'SyncBN' not in cfg.pretty_text
     assert cfg.optim_wrapper.constructor == \
         'VECALayerDecayOptimizerConstructor'
     assert cfg.optim_wrapper.paramwise_cfg == dict(num_layers=12,
                                                    layer_decay_rate=0.7)
-    assert cfg.optim_wrapper.optimizer.type == 'AdamW'
+    opt = cfg.optim_wrapper.optimizer
+    assert (opt.type, opt.lr, opt.weight_decay) == ('AdamW', 1e-4, 0.1)
+    # 1024x1024 large-scale jitter
+    pipeline = cfg.train_dataloader.dataset.dataset.pipeline
+    resize = [t for t in pipeline if t.type == 'RandomResize'][0]
+    crop = [t for t in pipeline if t.type == 'RandomCrop'][0]
+    assert resize.scale == (1024, 1024) and resize.ratio_range == (0.1, 2.0)
+    assert crop.crop_size == (1024, 1024)
+
+
+def test_headline_retinanet_levels_match_anchor_strides():
+    """VECA-B RetinaNet: P3-P7 are exactly input / (8..128). (The Mask
+    R-CNN levels are checked by the 1024x1024 forward below.)"""
+    cfg = Config.fromfile(HEADLINE_RETINA)
+    check_headline(cfg)
+    assert cfg.model.neck[0].type == 'SimplePyramidNeck'
+    assert cfg.model.neck[0].scale_factors == (2.0, 1.0, 0.5, 0.25)
     cfg.model.backbone.init_cfg = None
-    if 'rpn' in cfg.model.test_cfg:  # fewer proposals: cheap RoI heads
-        cfg.model.test_cfg.rpn.max_per_img = 50
     model = build_detector(cfg).eval()
-    head = model.rpn_head if hasattr(model, 'rpn_head') else model.bbox_head
-    strides = [s[0] for s in head.prior_generator.strides]
-    # a non-square size, padded by the data preprocessor to a multiple of 64
+    assert [type(m).__name__ for m in model.neck] == ['SimplePyramidNeck',
+                                                       'FPN']
+    strides = [s[0] for s in model.bbox_head.prior_generator.strides]
+    assert strides == [8, 16, 32, 64, 128]
+    # a non-square size, padded by the data preprocessor to 128 multiples
     shapes, results = neck_shapes(model, det_inputs(250, 380))
     assert len(shapes) == len(strides)
     for (_, c, h, w), s in zip(shapes, strides):
         assert c == 256
         assert (h, w) == (256 // s, 384 // s), (shapes, strides)
     assert results[0].pred_instances.bboxes.shape[-1] == 4
-    if hasattr(model, 'roi_head'):
-        rois = model.roi_head.bbox_roi_extractor.featmap_strides
-        assert list(rois) == strides[:len(rois)]
+
+
+DET_CONFIGS = sorted(
+    [HEADLINE_MASK, HEADLINE_RETINA] +
+    [p for p in (REPO / 'configs/veca').glob('*.py')
+     if p.name.startswith(('mask-rcnn_', 'retinanet_'))])
+
+
+@pytest.mark.parametrize('path', DET_CONFIGS, ids=lambda p: p.name)
+def test_det_configs_consistent(path):
+    """Every detection config: neck width = VECA width, layer decay over
+    VECA's depth, strides 4-64 (Mask R-CNN) / 8-128 (RetinaNet), no SyncBN,
+    COCO metric, an input padding that fits the coarsest level."""
+    from veca_mm.models.backbones.veca import resolve_arch
+    cfg = Config.fromfile(path)
+    assert cfg.custom_imports == dict(imports=['veca_mm'],
+                                      allow_failed_imports=False)
+    arch = resolve_arch(cfg.model.backbone.arch)
+    necks = cfg.model.neck if isinstance(cfg.model.neck, list) else [
+        cfg.model.neck]
+    assert necks[0].in_channels == arch['embed_dims']
+    assert cfg.optim_wrapper.paramwise_cfg.num_layers == arch['num_layers']
+    assert 'SyncBN' not in cfg.pretty_text
+    pre = cfg.model.data_preprocessor
+    if cfg.model.type == 'MaskRCNN':
+        strides = cfg.model.rpn_head.anchor_generator.strides
+        assert strides == [4, 8, 16, 32, 64]
+        assert necks[0].scale_factors == (4.0, 2.0, 1.0, 0.5, 0.25)
+        assert cfg.val_evaluator.metric == ['bbox', 'segm']
+        for head in ('bbox_roi_extractor', 'mask_roi_extractor'):
+            roi = cfg.model.roi_head[head].featmap_strides
+            assert roi == strides[:len(roi)]
+    else:
+        strides = cfg.model.bbox_head.anchor_generator.strides
+        assert strides == [8, 16, 32, 64, 128]
+        assert cfg.val_evaluator.metric == 'bbox'
+    assert cfg.val_evaluator.type == 'CocoMetric'
+    assert pre.pad_size_divisor % max(strides) == 0
+    fixed = [a for a in pre.batch_augments if a.type == 'BatchFixedSizePad']
+    assert fixed and all(s % max(strides) == 0 for s in fixed[0].size)
 
 
 def test_headline_mask_rcnn_vecab_forward_1024():
     """The full VECA-B Mask R-CNN runs one 1024x1024 image on the CPU."""
     cfg = Config.fromfile(HEADLINE_MASK)
+    check_headline(cfg)
+    assert cfg.model.roi_head.bbox_head.type == 'Shared4Conv1FCBBoxHead'
     cfg.model.backbone.init_cfg = None
     # fewer proposals than the config's 1000, to keep the RoI heads cheap,
     # and no score threshold, so the (random) mask head runs on 10 boxes

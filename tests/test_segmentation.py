@@ -14,7 +14,7 @@ from mmengine.config import Config
 
 from .conftest import REPO
 
-MINI_ADE = REPO / 'configs/veca/upernet_veca-t_1xb4-800_mini-ade20k-128x128.py'
+MINI_ADE = REPO / 'configs/veca/upernet_veca-t_1xb4-600_mini-ade20k-96x96.py'
 MINI_CS = REPO / 'configs/veca/upernet_veca-t_1xb2-200_mini-cityscapes-128x256.py'
 FAST = ['train_dataloader.num_workers=0',
         'train_dataloader.persistent_workers=False',

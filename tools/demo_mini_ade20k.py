@@ -23,7 +23,7 @@ import time
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 sys.path.insert(0, ROOT)
 CONFIG = osp.join(ROOT, 'configs', 'veca',
-                  'upernet_veca-t_1xb4-800_mini-ade20k-128x128.py')
+                  'upernet_veca-t_1xb4-600_mini-ade20k-96x96.py')
 
 
 def load_tool(path, name):

@@ -12,6 +12,7 @@ into the work dir.
 import argparse
 import csv
 import json
+import numbers
 import os
 import os.path as osp
 import statistics
@@ -49,8 +50,8 @@ def parse_args(argv=None):
 
 
 def budget_list(args, backbone_cfg):
-    """Budgets to sweep, validated by building nothing but the arch."""
-    from veca_mm.models.backbones.veca import resolve_arch
+    """Budgets to sweep, each validated up front (a weightless build)."""
+    from veca_mm.models.backbones.veca import VECA, resolve_arch
     arch = resolve_arch(backbone_cfg.get('arch', 'base'))
     chunk = backbone_cfg.get('core_chunk', 8)
     budgets = args.budgets or list(range(chunk, arch['num_cores'] + 1,
@@ -62,6 +63,11 @@ def budget_list(args, backbone_cfg):
         except ValueError:
             raise SystemExit(f'--stage-budgets {s!r}: use comma-separated '
                              'ints such as 64,32,16,8')
+    kwargs = {k: v for k, v in backbone_cfg.items() if k != 'type'}
+    kwargs['init_cfg'] = None
+    for s in schedules:
+        with torch.device('meta'):
+            VECA(**dict(kwargs, core_budgets=s))  # raises on a bad budget
     return schedules
 
 
@@ -147,15 +153,17 @@ def main(argv=None):
                    backbone_ms=timing['backbone'] * 1e3,
                    model_ms=timing['model'] * 1e3)
         row.update({k: float(v) for k, v in metrics.items()
-                    if isinstance(v, (int, float))})
+                    if isinstance(v, numbers.Real)})
         rows.append(row)
         print('   ' + ', '.join(f'{k}={v:.4g}' if isinstance(v, float) else
                                 f'{k}={v}' for k, v in row.items()),
               flush=True)
-    metric = args.metric or next(
-        (m for m in PRIMARY if m in rows[0]),
-        next(k for k in rows[0] if k not in ('budgets', 'input_hw',
-                                              'backbone_ms', 'model_ms')))
+    metric_keys = [k for k in rows[0] if k not in (
+        'budgets', 'input_hw', 'backbone_ms', 'model_ms')]
+    if not metric_keys:
+        raise SystemExit('the test loop returned no numeric metric')
+    metric = args.metric or next((m for m in PRIMARY if m in metric_keys),
+                                 metric_keys[0])
     keys = list(rows[0])
     with open(osp.join(work_dir, 'budget_sweep.csv'), 'w', newline='') as f:
         w = csv.DictWriter(f, fieldnames=keys)

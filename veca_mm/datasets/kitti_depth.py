@@ -12,8 +12,8 @@ from mmengine.registry import DATASETS
 from mmseg.datasets import BaseSegDataset
 
 KITTI_LAYOUT = """\
-expected KITTI depth layout (as BTS / AdaBins / the Monocular-Depth-Estimation
-Toolbox use it):
+expected KITTI depth layout (as BTS / AdaBins / the
+Monocular-Depth-Estimation-Toolbox use it):
 
     DATA_ROOT/
         eigen_train_files_with_gt.txt       split files, one sample a line:
@@ -25,7 +25,8 @@ Toolbox use it):
 
 RGB_PATH is relative to DATA_ROOT/input and GT_PATH to DATA_ROOT/gt_depth;
 lines whose GT_PATH is "None" (no projected LiDAR for that frame) are skipped.
-tools/dataset_converters/make_mini_kitti.py writes a tiny set in this layout."""
+tools/dataset_converters/make_mini_kitti.py writes a tiny set in this
+layout."""
 
 
 @DATASETS.register_module()

@@ -34,7 +34,6 @@ from typing import Dict, List, Optional, Sequence
 
 import cv2
 import numpy as np
-import torch
 import torch.nn.functional as F
 from mmengine.dist import is_main_process
 from mmengine.evaluator import BaseMetric

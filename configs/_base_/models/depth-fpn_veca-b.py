@@ -1,13 +1,15 @@
 # VECA-B + simple pyramid neck + VECADepthHead (light FPN decoder) in mmseg's
 # DepthEstimator. Depth maps are padded with 0 (= invalid), not mmseg's 255.
-# veca_mm.datasets / .evaluation: KITTIDepthDataset and VECADepthMetric
+# KITTIDepthDataset, VECADepthMetric, VECADepthHead / MaskedSiLogLoss
 custom_imports = dict(
-    imports=['veca_mm', 'veca_mm.datasets', 'veca_mm.evaluation'],
+    imports=['veca_mm', 'veca_mm.datasets', 'veca_mm.evaluation',
+             'veca_mm.models.heads.depth_head'],
     allow_failed_imports=False)
 
 # SyncBN for multi-GPU runs; mmengine turns it into BN in a single process.
 norm_cfg = dict(type='SyncBN', requires_grad=True)
-veca_checkpoint = 'checkpoints/veca_base.pth'  # tools/model_converters/veca2mm.py
+# converted with tools/model_converters/veca2mm.py
+veca_checkpoint = 'checkpoints/veca_base.pth'
 data_preprocessor = dict(
     type='SegDataPreProcessor',
     mean=[123.675, 116.28, 103.53],

@@ -5,7 +5,7 @@
 _base_ = ['../veca_upernet_ade20k.py']
 
 data_root = 'data/mini_ade20k/ADEChallengeData2016'
-crop_size = (128, 128)
+crop_size = (96, 96)
 data_preprocessor = dict(size=crop_size)
 model = dict(
     data_preprocessor=data_preprocessor,
@@ -27,7 +27,7 @@ model = dict(
 train_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='LoadAnnotations', reduce_zero_label=True),
-    dict(type='RandomResize', scale=(512, 128), ratio_range=(0.75, 1.5),
+    dict(type='RandomResize', scale=(384, 96), ratio_range=(0.75, 1.5),
          keep_ratio=True),
     dict(type='RandomCrop', crop_size=crop_size, cat_max_ratio=0.75),
     dict(type='RandomFlip', prob=0.5),
@@ -36,7 +36,7 @@ train_pipeline = [
 ]
 test_pipeline = [
     dict(type='LoadImageFromFile'),
-    dict(type='Resize', scale=(512, 128), keep_ratio=True),
+    dict(type='Resize', scale=(384, 96), keep_ratio=True),
     dict(type='LoadAnnotations', reduce_zero_label=True),
     dict(type='PackSegInputs')
 ]
@@ -51,7 +51,7 @@ test_dataloader = val_dataloader
 optim_wrapper = dict(
     optimizer=dict(lr=1e-3, weight_decay=0.01),
     paramwise_cfg=dict(num_layers=4, layer_decay_rate=0.9))
-max_iters = 800
+max_iters = 600
 param_scheduler = [
     dict(type='LinearLR', start_factor=1e-3, by_epoch=False, begin=0,
          end=50),
