@@ -10,6 +10,6 @@ from .version import __version__
 # small allowlist of plain-data classes to resume (see veca_mm/utils).
 register_safe_globals()
 
-from . import engine, models  # noqa: E402,F401
+from . import datasets, engine, evaluation, models  # noqa: E402,F401
 
 __all__ = ['__version__', 'register_safe_globals']
