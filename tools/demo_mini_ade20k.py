@@ -47,7 +47,8 @@ def evaluate_budgets(cfg_path, ckpt, budgets, work_dir):
         cfg.log_level = 'WARNING'
         t0 = time.perf_counter()
         metrics = Runner.from_cfg(cfg).test()
-        results[budget] = dict(metrics, seconds=time.perf_counter() - t0)
+        results[budget] = {k: float(v) for k, v in metrics.items()}
+        results[budget]['seconds'] = time.perf_counter() - t0
         print(f'  C={budget:>3}: mIoU {metrics["mIoU"]:.2f}  '
               f'mAcc {metrics["mAcc"]:.2f}  aAcc {metrics["aAcc"]:.2f}',
               flush=True)
@@ -144,7 +145,7 @@ def main():
     total = time.perf_counter() - t_start
     summary = dict(config=osp.relpath(args.config, ROOT), checkpoint=ckpt,
                    train_seconds=round(train_s, 1),
-                   total_seconds=round(total, 1), trivial_miou=trivial,
+                   total_seconds=round(total, 1), trivial_miou=float(trivial),
                    results={str(k): v for k, v in results.items()},
                    predictions_png=png)
     with open(osp.join(args.work_dir, 'demo_results.json'), 'w') as f:
