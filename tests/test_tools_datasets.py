@@ -415,6 +415,8 @@ def test_show_dir_and_out_mmdet(test_tool, mmdet_config, tmp_path):
         'CocoMetric', 'DumpDetResults'
     ]
     from mmdet.registry import METRICS
+    from mmengine.registry import init_default_scope
+    init_default_scope('mmdet')  # what the runner does for this config
     dump = METRICS.build(cfg.test_evaluator[-1])
     assert type(dump).__name__ == 'DumpDetResults'
     assert dump.out_file_path == out

@@ -22,9 +22,9 @@ import torch  # noqa: E402
 import torch.nn as nn  # noqa: E402
 from mmengine.config import Config, DictAction  # noqa: E402
 from mmengine.registry import init_default_scope  # noqa: E402
-from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
 import veca_mm  # noqa: E402,F401
+from veca_mm.utils.flops import config_test_size, measured_flops  # noqa: E402
 
 
 class DenseViT(nn.Module):
@@ -48,16 +48,6 @@ class DenseViT(nn.Module):
         return tuple(feats)
 
 
-def test_size(cfg):
-    """The (H, W) the test pipeline feeds the model."""
-    for t in cfg.test_dataloader.dataset.pipeline:
-        if t['type'] == 'Resize' and t.get('scale'):
-            w, h = t['scale']  # mm scales are (w, h)
-            return (min(h, w), max(h, w)) if t.get('keep_ratio') else (h, w)
-    raise SystemExit('could not find a Resize in the test pipeline; pass '
-                     '--size H W')
-
-
 def median_time(fn, repeats, warmup=1):
     for _ in range(warmup):
         fn()
@@ -67,13 +57,6 @@ def median_time(fn, repeats, warmup=1):
         fn()
         times.append(time.perf_counter() - t0)
     return statistics.median(times)
-
-
-def count_flops(fn):
-    counter = FlopCounterMode(display=False)
-    with counter:
-        fn()
-    return counter.get_total_flops()
 
 
 def main():
@@ -96,7 +79,7 @@ def main():
     scope = cfg.get('default_scope', 'mmseg')
     init_default_scope(scope)
     from mmengine.registry import MODELS
-    size = tuple(args.size) if args.size else test_size(cfg)
+    size = tuple(args.size) if args.size else config_test_size(cfg)
     model = MODELS.build(cfg.model).eval()
     veca = model.backbone
     dense = DenseViT(veca.embed_dims, veca.num_layers, veca.num_heads,
@@ -112,13 +95,13 @@ def main():
     rows = []
     budgets = args.budgets or [veca.core_budgets]
     with torch.inference_mode():
-        dense_flops = count_flops(run(dense))
+        dense_flops = measured_flops(run(dense))
         dense_t = median_time(run(dense), args.repeats)
         rows.append(('dense ViT (timm)', '-', dense_flops, dense_t))
         print(f'  dense ViT: {dense_t:.2f} s', flush=True)
         for b in budgets:
             veca.set_core_budgets(b)
-            flops = count_flops(run(veca))
+            flops = measured_flops(run(veca))
             t = median_time(run(veca), args.repeats)
             rows.append(('VECA', b, flops, t))
             print(f'  VECA C={b}: {t:.2f} s', flush=True)

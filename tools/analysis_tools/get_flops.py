@@ -85,6 +85,40 @@ def build_table(arch: str, budgets: List[int], sizes: List[Tuple[int, int]],
     return '\n'.join(lines)
 
 
+def config_table(args):
+    """Whole-model GFLOPs of a config per budget, on the meta device."""
+    import torch
+    from mmengine.config import Config
+    from mmengine.registry import MODELS, init_default_scope
+
+    from veca_mm.utils.flops import config_test_size, measured_flops
+
+    cfg = Config.fromfile(args.config)
+    cfg.model.backbone.init_cfg = None
+    init_default_scope(cfg.get('default_scope', 'mmseg'))
+    sizes = args.sizes or [config_test_size(cfg)]
+    with torch.device('meta'):
+        model = MODELS.build(cfg.model).eval()
+    bank = model.backbone.num_cores
+    budgets = [b for b in args.budgets if b <= bank] or [bank]
+    print(f'# {args.config}: whole-model GFLOPs, batch 1 '
+          '(FlopCounterMode: matmul, conv, attention)\n')
+    print('| size | ' + ' | '.join(f'C={b}' for b in budgets) + ' |')
+    print('|---|' + '---:|' * len(budgets))
+    rows = {}
+    for h, w in sizes:
+        x = torch.empty(1, 3, h, w, device='meta')
+        cells = []
+        for b in budgets:
+            model.backbone.set_core_budgets(b)
+            with torch.no_grad():
+                flops = measured_flops(lambda: model(x, mode='tensor'))
+            rows[(h, w, b)] = flops
+            cells.append(f'{flops / 1e9:.1f}')
+        print(f'| {h}x{w} | ' + ' | '.join(cells) + ' |')
+    return rows
+
+
 def main(argv=None):
     from veca_mm.models.backbones.veca import ARCH_SETTINGS
     p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
@@ -92,13 +126,21 @@ def main(argv=None):
     p.add_argument('--budgets', type=int, nargs='+', default=[8, 16, 32, 64],
                    help='core budgets C (multiples of 8, at most 64)')
     p.add_argument('--sizes', type=parse_size, nargs='+',
-                   default=[(512, 512), (1024, 1024), (2048, 2048)],
-                   help='input sizes, N or HxW (padded up to 16)')
+                   default=None,
+                   help='input sizes, N or HxW (padded up to 16; default '
+                   '512 1024 2048, or the test size with --config)')
     p.add_argument('--vit', default=None, choices=sorted(VIT_ARCHS),
                    help='dense ViT to compare with (default: the one of the '
                    'same width: small/splus->ViT-S, base->ViT-B, '
                    'large->ViT-L)')
+    p.add_argument('--config', default=None,
+                   help='instead: whole-model FLOPs (backbone + neck + head) '
+                   'of this config at its test size (or --sizes), per '
+                   'budget, counted by torch FlopCounterMode')
     args = p.parse_args(argv)
+    if args.config:
+        return config_table(args)
+    args.sizes = args.sizes or [(512, 512), (1024, 1024), (2048, 2048)]
     bank = ARCH_SETTINGS[args.arch]['num_cores']
     for c in args.budgets:
         if c < 8 or c % 8 or c > bank:

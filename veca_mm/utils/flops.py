@@ -167,3 +167,23 @@ def vit_params(embed_dims: int, depth: int, mlp_ratio: float,
     block = 2 * 2 * D + (D * 3 * D + 3 * D) + (D * D + D)
     block += (D * F + F) + (F * D + D)
     return n + L * block + 2 * D
+
+
+def config_test_size(cfg) -> Tuple[int, int]:
+    """The (H, W) an mm config's test pipeline feeds the model."""
+    for t in cfg.test_dataloader.dataset.pipeline:
+        if t['type'] == 'Resize' and t.get('scale'):
+            w, h = t['scale']  # mm scales are (w, h)
+            return (min(h, w), max(h, w)) if t.get('keep_ratio') else (h, w)
+    raise ValueError('no Resize with a scale in the test pipeline; give the '
+                     'size explicitly')
+
+
+def measured_flops(fn) -> int:
+    """FLOPs torch's FlopCounterMode counts for ``fn()`` (matmul, conv and
+    attention kernels; works on the meta device)."""
+    from torch.utils.flop_counter import FlopCounterMode
+    counter = FlopCounterMode(display=False)
+    with counter:
+        fn()
+    return counter.get_total_flops()
