@@ -4,8 +4,8 @@
 Builds the config's model (backbone + neck + head) twice, once with its VECA
 backbone and once with timm's dense ViT-B/16 (``dynamic_img_size=True``,
 fused SDPA attention) returning the same layers, and times both in one run at
-the config's test size; the whole-model FLOP ratio (``FlopCounterMode``,
-attention included) is printed beside the measured speedup.
+the config's test size; the whole-model FLOP ratio (``FlopCounterMode`` on
+meta copies, attention included) is printed beside the measured speedup.
 
     python tools/analysis_tools/benchmark_model.py configs/veca_upernet_cityscapes.py
 """
@@ -31,13 +31,13 @@ class DenseViT(nn.Module):
     """timm's ViT as an mm backbone: stride-16 maps of chosen layers."""
 
     def __init__(self, embed_dims, depth, num_heads, out_indices,
-                 final_norm=True):
+                 final_norm=True, patch_size=16):
         super().__init__()
         import timm
         self.vit = timm.create_model(
             'vit_base_patch16_224', pretrained=False, dynamic_img_size=True,
             embed_dim=embed_dims, depth=depth, num_heads=num_heads,
-            num_classes=0)
+            patch_size=patch_size, num_classes=0)
         self.out_indices = list(out_indices)
         self.final_norm = final_norm
 
@@ -82,9 +82,22 @@ def main():
     size = tuple(args.size) if args.size else config_test_size(cfg)
     model = MODELS.build(cfg.model).eval()
     veca = model.backbone
-    dense = DenseViT(veca.embed_dims, veca.num_layers, veca.num_heads,
-                     veca.out_indices, veca.final_norm_enabled).eval()
+    dense_args = (veca.embed_dims, veca.num_layers, veca.num_heads,
+                  veca.out_indices, veca.final_norm_enabled, veca.patch_size)
+    dense = DenseViT(*dense_args).eval()
     x = torch.randn(1, 3, *size)
+    # FLOPs are counted on weightless meta copies: there the attention
+    # kernels are counted too (CPU's fused attention is invisible to
+    # FlopCounterMode).
+    with torch.device('meta'):
+        meta_model = MODELS.build(cfg.model).eval()
+        meta_dense = DenseViT(*dense_args).eval()
+    meta_veca = meta_model.backbone
+    meta_x = torch.empty(1, 3, *size, device='meta')
+
+    def meta_flops(backbone):
+        meta_model.backbone = backbone
+        return measured_flops(lambda: meta_model(meta_x, mode='tensor'))
     print(f'{args.config}: whole model at {size[0]}x{size[1]}, batch 1, '
           f'fp32, {torch.get_num_threads()} threads', flush=True)
 
@@ -93,15 +106,17 @@ def main():
         return lambda: model(x, mode='tensor')
 
     rows = []
-    budgets = args.budgets or [veca.core_budgets]
+    budgets = args.budgets or [veca.core_budgets if len(
+        veca.core_budgets) > 1 else veca.core_budgets[0]]
     with torch.inference_mode():
-        dense_flops = measured_flops(run(dense))
+        dense_flops = meta_flops(meta_dense)
         dense_t = median_time(run(dense), args.repeats)
         rows.append(('dense ViT (timm)', '-', dense_flops, dense_t))
         print(f'  dense ViT: {dense_t:.2f} s', flush=True)
         for b in budgets:
             veca.set_core_budgets(b)
-            flops = measured_flops(run(veca))
+            meta_veca.set_core_budgets(b)
+            flops = meta_flops(meta_veca)
             t = median_time(run(veca), args.repeats)
             rows.append(('VECA', b, flops, t))
             print(f'  VECA C={b}: {t:.2f} s', flush=True)

@@ -34,9 +34,6 @@ ARCH_SETTINGS: Dict[str, dict] = {
                   mlp_ratio=2.66667, num_cores=64),
 }
 ARCH_KEYS = ('embed_dims', 'num_layers', 'num_heads', 'mlp_ratio', 'num_cores')
-# The budgets and weights the released models were trained with.
-RELEASED_NESTED_BUDGETS = dict(
-    budgets=(8, 16, 24, 32, 40, 48, 56, 64), weights=(1, 1, 2, 2, 3, 3, 4, 4))
 
 
 def resolve_arch(arch: Union[str, dict]) -> dict:
