@@ -22,3 +22,13 @@ def official_dir():
         raise FileNotFoundError(
             f'{OFFICIAL} is missing: the tests need ../shared beside the repo')
     return OFFICIAL
+
+
+def load_tool(rel):
+    """Import a script under tools/ (not a package) by its repo path."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(
+        osp.splitext(osp.basename(rel))[0], REPO / rel)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod

@@ -1,6 +1,5 @@
 """Budget sweep and core visualization on a tiny model."""
 import csv
-import importlib.util
 import json
 import math
 
@@ -9,17 +8,9 @@ import torch
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
 
-from .conftest import REPO
+from .conftest import REPO, load_tool
 
 CFG = REPO / 'configs/veca/upernet_veca-t_1xb4-600_mini-ade20k-96x96.py'
-
-
-def load_tool(rel):
-    spec = importlib.util.spec_from_file_location(rel.replace('/', '_'),
-                                                  REPO / rel)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
 
 
 @pytest.fixture(scope='module')

@@ -1,6 +1,5 @@
 """Monocular depth: NYUv2 / KITTI data, VECADepthHead, VECADepthMetric."""
 import glob
-import importlib.util
 import json
 import os.path as osp
 import subprocess
@@ -18,7 +17,7 @@ import veca_mm.datasets  # noqa: F401
 import veca_mm.evaluation  # noqa: F401
 from veca_mm.datasets import KITTIDepthDataset
 from veca_mm.evaluation import VECADepthMetric
-from .conftest import REPO
+from .conftest import REPO, load_tool
 
 MINI_NYU = REPO / 'configs/veca/depth-fpn_veca-t_1xb2-20_mini-nyu-64x64.py'
 MINI_KITTI = REPO / 'configs/veca/depth-fpn_veca-t_1xb2-20_mini-kitti-32x96.py'
@@ -26,14 +25,6 @@ FAST = [f'{k}_dataloader.{o}' for k in ('train', 'val', 'test')
         for o in ('num_workers=0', 'persistent_workers=False')]
 NAMES = ('d1', 'd2', 'd3', 'abs_rel', 'sq_rel', 'rmse', 'rmse_log', 'log10',
          'silog')
-
-
-def load_tool(rel):
-    spec = importlib.util.spec_from_file_location(
-        osp.splitext(osp.basename(rel))[0], REPO / rel)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
 
 
 @pytest.fixture(scope='module')

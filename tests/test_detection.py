@@ -6,7 +6,6 @@ generated per module; the tiny VECA Mask R-CNN trains on it through
 """
 import glob
 import importlib
-import importlib.util
 import json
 import math
 import os
@@ -23,7 +22,7 @@ import veca_mm  # noqa: F401  (registers VECA, the neck, the constructor)
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
 
-from .conftest import REPO
+from .conftest import REPO, load_tool
 
 MINI = REPO / 'configs/veca/mask-rcnn_veca-t_1xb2-20_mini-coco-128x128.py'
 HEADLINE_MASK = REPO / 'configs/veca_mask-rcnn_coco.py'
@@ -38,14 +37,6 @@ FAST = ['train_dataloader.num_workers=0',
         'val_dataloader.persistent_workers=False',
         'test_dataloader.num_workers=0',
         'test_dataloader.persistent_workers=False']
-
-
-def load_tool(rel):
-    spec = importlib.util.spec_from_file_location(
-        osp.splitext(osp.basename(rel))[0], REPO / rel)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
 
 
 def run_tool(args, timeout=300):

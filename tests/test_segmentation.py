@@ -1,6 +1,5 @@
 """Semantic segmentation end to end through the real tools and mm pieces."""
 import glob
-import importlib.util
 import json
 import math
 import os.path as osp
@@ -12,7 +11,7 @@ import pytest
 import torch
 from mmengine.config import Config
 
-from .conftest import REPO
+from .conftest import REPO, load_tool
 
 MINI_ADE = REPO / 'configs/veca/upernet_veca-t_1xb4-600_mini-ade20k-96x96.py'
 MINI_CS = REPO / 'configs/veca/upernet_veca-t_1xb2-200_mini-cityscapes-128x256.py'
@@ -21,14 +20,6 @@ FAST = ['train_dataloader.num_workers=0',
         'val_dataloader.num_workers=0', 'val_dataloader.persistent_workers=False',
         'test_dataloader.num_workers=0',
         'test_dataloader.persistent_workers=False']
-
-
-def load_tool(rel):
-    spec = importlib.util.spec_from_file_location(
-        osp.splitext(osp.basename(rel))[0], REPO / rel)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
 
 
 @pytest.fixture(scope='module')

@@ -1,19 +1,13 @@
-import importlib.util
-
 import pytest
 import torch
 
 from veca_mm.models.backbones import VECA
 
-from .conftest import REPO, TINY_OFFICIAL_ARCH
+from .conftest import TINY_OFFICIAL_ARCH, load_tool
 
 
 def load_converter():
-    spec = importlib.util.spec_from_file_location(
-        'veca2mm', REPO / 'tools' / 'model_converters' / 'veca2mm.py')
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_tool('tools/model_converters/veca2mm.py')
 
 
 def features(path, **kw):

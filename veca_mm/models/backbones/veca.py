@@ -291,7 +291,7 @@ class VECA(BaseModule):
         self.output_cls_token = output_cls_token
         self.coord_aug = coord_aug
         self.with_cp = with_cp
-        if not -L <= frozen_stages <= L:
+        if not -1 <= frozen_stages <= L:
             raise ValueError(f'frozen_stages={frozen_stages} out of range '
                              f'[-1, {L}] for a {L}-layer VECA.')
         self.frozen_stages = frozen_stages
