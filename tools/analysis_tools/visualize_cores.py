@@ -63,22 +63,25 @@ def core_attention_maps(model, image):
     return maps, [p[0].cpu().numpy() for p in positions], (hp * P, wp * P)
 
 
-def tile_attention(maps, cell=24, pad=2):
-    """Rows = layers, columns = cores; each map normalised to its max."""
+def tile_attention(maps, cell=24, pad=2, per_row=16):
+    """A block of rows per layer (``per_row`` cores a row), a tile per core,
+    each map normalised to its own max; a gap separates the layers."""
     import cv2
-    rows = []
-    width = max(m.shape[0] for m in maps) * (cell + pad)
+    blocks = []
+    width = min(max(m.shape[0] for m in maps), per_row) * (cell + pad)
     for layer in maps:
-        row = np.full((cell + pad, width, 3), 255, np.uint8)
+        n_rows = -(-layer.shape[0] // per_row)
+        block = np.full((n_rows * (cell + pad) + 2 * pad, width, 3), 255,
+                        np.uint8)
         for c, m in enumerate(layer):
             m = m / max(m.max(), 1e-12)
             tile = cv2.resize((m * 255).astype(np.uint8), (cell, cell),
                               interpolation=cv2.INTER_NEAREST)
             tile = cv2.applyColorMap(tile, cv2.COLORMAP_INFERNO)[..., ::-1]
-            x = c * (cell + pad)
-            row[:cell, x:x + cell] = tile
-        rows.append(row)
-    return np.concatenate(rows, 0)
+            y, x = (c // per_row) * (cell + pad), (c % per_row) * (cell + pad)
+            block[y:y + cell, x:x + cell] = tile
+        blocks.append(block)
+    return np.concatenate(blocks, 0)
 
 
 def main(argv=None):
@@ -129,7 +132,8 @@ def main(argv=None):
     for ax, b in zip(np.atleast_1d(axes), budgets):
         maps = results[b][0]
         ax.imshow(tile_attention(maps))
-        ax.set_title(f'C={b}: rows = layers, columns = cores')
+        ax.set_title(f'C={b}: a block per layer (top = first), a tile per '
+                     'core')
         ax.axis('off')
     fig.tight_layout()
     att_png = osp.join(out_dir, 'cores_attention.png')
