@@ -25,6 +25,7 @@ if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
 import veca_mm  # noqa: E402,F401  (registers the VECA backbone and neck)
+from veca_mm.utils.dist import prepare_cpu_distributed  # noqa: E402
 from mmengine.config import Config, ConfigDict, DictAction  # noqa: E402
 
 
@@ -245,6 +246,7 @@ def build_runner(cfg):
 def main(argv=None):
     args = parse_args(argv)
     cfg = build_cfg(args)
+    prepare_cpu_distributed(cfg, args.launcher)
     runner = build_runner(cfg)
     return runner.test()
 

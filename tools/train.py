@@ -22,6 +22,8 @@ import veca_mm  # noqa: E402,F401  (registers the VECA backbone and neck)
 from mmengine.config import Config, DictAction  # noqa: E402
 from mmengine.logging import print_log  # noqa: E402
 
+from veca_mm.utils.dist import prepare_cpu_distributed  # noqa: E402
+
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(
@@ -152,6 +154,7 @@ def build_runner(cfg):
 def main(argv=None):
     args = parse_args(argv)
     cfg = build_cfg(args)
+    prepare_cpu_distributed(cfg, args.launcher)
     runner = build_runner(cfg)
     runner.train()
 
