@@ -19,6 +19,7 @@ import pytest
 import torch
 
 import veca_mm  # noqa: F401  (registers VECA, the neck, the constructor)
+from veca_mm.utils import load_checkpoint_safely
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
 
@@ -222,7 +223,7 @@ def test_train_tiny_mask_rcnn(trained):
     assert val and 'coco/segm_mAP' in val[-1]
     ckpt = work / f'iter_{TRAIN_ITERS}.pth'
     assert ckpt.is_file()
-    state = torch.load(ckpt, map_location='cpu', weights_only=False)
+    state = load_checkpoint_safely(ckpt)  # mmengine's own file: allowlisted
     assert any(k.startswith('backbone.blocks.') for k in state['state_dict'])
     assert any(k.startswith('neck.') for k in state['state_dict'])
     assert state['meta']['iter'] == TRAIN_ITERS
