@@ -233,12 +233,18 @@ def test_small_budget_still_gives_every_param_a_grad():
 
 
 def test_drop_path_linear_and_active_only_in_training():
-    model = VECA(arch=TINY_ARCH, drop_path_rate=0.3)
+    model = VECA(arch=TINY_ARCH, drop_path_rate=0.3, coord_aug=False)
     rates = [b.drop_path.p for b in model.blocks]
     assert rates[0] == 0 and abs(rates[-1] - 0.3) < 1e-6
     assert rates == sorted(rates)
+    x = torch.randn(8, 3, 32, 32)
+    model.train()
+    torch.manual_seed(0)
+    a = model(x)[0]
+    torch.manual_seed(1)
+    b = model(x)[0]
+    assert not torch.allclose(a, b)  # stochastic depth drops samples
     model.eval()
-    x = torch.randn(2, 3, 32, 32)
     torch.testing.assert_close(model(x)[0], model(x)[0])
 
 
