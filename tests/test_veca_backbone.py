@@ -271,6 +271,8 @@ def test_autocast_bf16_runs():
     (dict(core_budgets=12), r'core budget 12 .* use one of \[8, 16\]'),
     (dict(core_budgets=32), r'core budget 32 .*bank of 16'),
     (dict(core_budgets=(8, 8, 8)), r'do not split into 3 equal stages'),
+    (dict(core_budgets=(8, ) * 8),
+     r'8 per-stage budgets, but the 4 layers .* in \[1, 2, 4\]'),
     (dict(arch='huge'), r"Unknown VECA arch 'huge'"),
     (dict(arch=dict(TINY_ARCH, depth=3)), r"unknown keys \['depth'\]"),
     (dict(arch={k: v for k, v in TINY_ARCH.items() if k != 'num_cores'}),

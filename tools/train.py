@@ -6,7 +6,9 @@
 
 The config's ``default_scope`` ('mmseg' or 'mmdet') picks the registries;
 the runner is ``Runner.from_cfg`` (or ``RUNNERS.build`` when the config sets
-``runner_type``).
+``runner_type``). Any config gets veca_mm's safety hooks (atomic checkpoints,
+a stop at the first NaN loss, reproducible resumes; see
+``veca_mm/engine/hooks``), each logged.
 """
 import argparse
 import logging
@@ -22,6 +24,7 @@ import veca_mm  # noqa: E402,F401  (registers the VECA backbone and neck)
 from mmengine.config import Config, DictAction  # noqa: E402
 from mmengine.logging import print_log  # noqa: E402
 
+from veca_mm.engine import add_safety_hooks  # noqa: E402
 from veca_mm.utils.dist import prepare_cpu_distributed  # noqa: E402
 
 
@@ -155,7 +158,10 @@ def main(argv=None):
     args = parse_args(argv)
     cfg = build_cfg(args)
     prepare_cpu_distributed(cfg, args.launcher)
+    changes = add_safety_hooks(cfg)
     runner = build_runner(cfg)
+    for change in changes:
+        runner.logger.info(f'veca_mm safety: {change}')
     runner.train()
 
 

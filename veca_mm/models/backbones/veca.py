@@ -312,6 +312,9 @@ class VECA(BaseModule):
             train_core_budgets)
         self._draw_counter = 0
         self._core_record = None  # see record_cores()
+        # The per-stage budgets of the latest forward (FiniteLossHook names
+        # them when a loss goes non-finite).
+        self.last_budgets = None
 
         self.patch_embed = PatchEmbed(in_channels, D, patch_size, patch_norm)
         n_chunks = M // core_chunk
@@ -489,6 +492,7 @@ class VECA(BaseModule):
         patch_cis = patch_cis.expand(B, -1, -1)
 
         budgets = self.active_budgets()
+        self.last_budgets = budgets
         per_stage = self.num_layers // len(budgets)
         C = budgets[0]
         cores, u = self._initial_cores(0, C, B)

@@ -1,0 +1,250 @@
+"""Kill, crash and NaN a real training through tools/train.py; nothing lost.
+
+Faults are injected by a small hook module the test writes next to the
+config (a real SIGKILL of the training process, a SIGKILL in the middle of
+writing a checkpoint, a parameter turned NaN), so the code under test is the
+shipped one.
+"""
+import json
+import os
+import signal
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from .conftest import REPO, load_tool
+
+CFG = REPO / 'configs/veca/upernet_veca-t_1xb4-600_mini-ade20k-96x96.py'
+
+FAULTS = '''
+import glob, os, signal, threading, time
+import torch
+from mmengine.hooks import Hook
+from mmengine.registry import HOOKS
+
+
+def _env(name):
+    v = os.environ.get(name)
+    return None if v is None else int(v)
+
+
+@HOOKS.register_module()
+class InjectFaults(Hook):
+    def before_train_iter(self, runner, batch_idx, data_batch=None):
+        if runner.iter == _env('FAULT_KILL_AT_ITER'):
+            os.kill(os.getpid(), signal.SIGKILL)
+        if runner.iter == _env('FAULT_NAN_AT_ITER'):
+            model = getattr(runner.model, 'module', runner.model)
+            with torch.no_grad():
+                model.decode_head.conv_seg.weight.fill_(float('nan'))
+
+    def before_save_checkpoint(self, runner, checkpoint):
+        if checkpoint['meta']['iter'] != _env('FAULT_KILL_IN_SAVE'):
+            return
+        # A big payload makes the write take long enough to be cut.
+        checkpoint['ballast'] = torch.ones(50_000_000)
+        pattern = os.path.join(runner.work_dir, '.iter_*veca-tmp*')
+
+        def kill_mid_write():
+            deadline = time.time() + 30
+            while time.time() < deadline:
+                parts = glob.glob(pattern)
+                if parts and os.path.getsize(parts[0]) > 0:
+                    break
+                time.sleep(0.0005)
+            os.kill(os.getpid(), signal.SIGKILL)
+
+        threading.Thread(target=kill_mid_write, daemon=True).start()
+'''
+
+
+@pytest.fixture(scope='module')
+def setup(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp('faults')
+    load_tool('tools/dataset_converters/make_mini_ade20k.py'
+              ).make_mini_ade20k(str(tmp), num_train=6, num_val=1, size=64)
+    (tmp / 'inject_faults.py').write_text(FAULTS)
+    cfg = tmp / 'faults_cfg.py'
+    # Drop-path and dropout on: the resumed run must draw the same masks.
+    cfg.write_text(
+        f"_base_ = ['{CFG}']\n"
+        "custom_imports = dict(imports=['veca_mm', 'inject_faults'], "
+        "allow_failed_imports=False)\n"
+        "custom_hooks = [dict(type='InjectFaults')]\n"
+        "model = dict(backbone=dict(drop_path_rate=0.1), "
+        "decode_head=dict(dropout_ratio=0.1))\n"
+        "log_processor = dict(window_size=1)\n")
+    return tmp, cfg
+
+
+def train(setup, work, *extra, env=None, max_iters=10, interval=4,
+          opts=()):
+    tmp, cfg = setup
+    root = tmp / 'ADEChallengeData2016'
+    extra_opts, opts = list(opts), [f'{s}_dataloader.dataset.data_root={root}'
+            for s in ('train', 'val', 'test')]
+    opts += [f'train_cfg.max_iters={max_iters}',
+             f'train_cfg.val_interval={max_iters}',
+             f'default_hooks.checkpoint.interval={interval}',
+             'default_hooks.logger.interval=1',
+             'train_dataloader.batch_size=2', *extra_opts]
+    full_env = dict(os.environ, OMP_NUM_THREADS='1', **(env or {}),
+                    PYTHONPATH=f'{tmp}:{os.environ.get("PYTHONPATH", "")}')
+    return subprocess.run(
+        [sys.executable, 'tools/train.py', str(cfg), '--work-dir', str(work),
+         *extra, '--cfg-options', *opts], cwd=REPO, env=full_env,
+        capture_output=True, text=True, timeout=600)
+
+
+def losses(work):
+    """{iteration: loss} from every run logged in ``work`` (later runs win)."""
+    out = {}
+    for path in sorted(work.glob('*/vis_data/scalars.json')):
+        for line in path.read_text().splitlines():
+            rec = json.loads(line)
+            if 'loss' in rec:
+                out[rec['iter']] = rec['loss']
+    return out
+
+
+def run_dirs(work):
+    return sorted(p.parent for p in work.glob('*/vis_data'))
+
+
+def test_sigkill_then_resume_gives_the_uninterrupted_losses(setup, tmp_path):
+    ref_work = tmp_path / 'uninterrupted'
+    ref = train(setup, ref_work)
+    assert ref.returncode == 0, ref.stderr[-4000:]
+    expected = losses(ref_work)
+    assert sorted(expected) == list(range(1, 11))
+
+    work = tmp_path / 'killed'
+    killed = train(setup, work, env=dict(FAULT_KILL_AT_ITER='6'))
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-4000:]
+    assert sorted(p.name for p in work.glob('*.pth')) == ['iter_4.pth']
+    first = losses(work)
+    assert sorted(first) == list(range(1, 7))  # it got past the checkpoint
+
+    resumed = train(setup, work, '--resume')
+    assert resumed.returncode == 0, resumed.stderr[-4000:]
+    log = resumed.stdout + resumed.stderr
+    assert 'resumed' in log.lower() and 'iter_4.pth' in log
+    again = json.loads(
+        '[' + ','.join(
+            (run_dirs(work)[-1] / 'vis_data/scalars.json').read_text()
+            .splitlines()) + ']')
+    again = {r['iter']: r['loss'] for r in again if 'loss' in r}
+    assert sorted(again) == list(range(5, 11))
+    # Bit-for-bit: the same floats, iteration by iteration.
+    assert [first[i] for i in range(1, 7)] == \
+        [expected[i] for i in range(1, 7)]
+    assert [again[i] for i in range(5, 11)] == \
+        [expected[i] for i in range(5, 11)]
+
+
+def test_kill_during_a_save_keeps_the_previous_checkpoint(setup, tmp_path):
+    from veca_mm.utils import load_checkpoint_safely
+
+    work = tmp_path / 'work'
+    out = train(setup, work, env=dict(FAULT_KILL_IN_SAVE='8'))
+    assert out.returncode == -signal.SIGKILL, out.stderr[-4000:]
+    # The save of iteration 8 was cut: its bytes sit in a temporary file,
+    # iter_8.pth does not exist, and max_keep_ckpts=1 did not delete iter_4.
+    partial = list(work.glob('.iter_8.pth.veca-tmp-*'))
+    assert len(partial) == 1 and partial[0].stat().st_size > 0
+    assert sorted(p.name for p in work.glob('*.pth')) == ['iter_4.pth']
+    assert (work / 'last_checkpoint').read_text() == str(work / 'iter_4.pth')
+    ckpt = load_checkpoint_safely(str(work / 'iter_4.pth'))
+    assert ckpt['meta']['iter'] == 4 and 'optimizer' in ckpt
+
+    resumed = train(setup, work, '--resume')
+    assert resumed.returncode == 0, resumed.stderr[-4000:]
+    log = resumed.stdout + resumed.stderr
+    assert 'partial checkpoint left by a save that was interrupted' in log
+    assert not list(work.glob('.*veca-tmp*'))
+    assert sorted(p.name for p in work.glob('*.pth')) == ['iter_10.pth']
+    assert load_checkpoint_safely(str(work / 'iter_10.pth'))['meta'][
+        'iter'] == 10
+
+
+def test_nan_loss_stops_with_iteration_budget_and_last_good_checkpoint(
+        setup, tmp_path):
+    from veca_mm.utils import load_checkpoint_safely
+
+    work = tmp_path / 'work'
+    # The 8th iteration goes NaN; iteration 8 is also a save iteration.
+    out = train(setup, work, env=dict(FAULT_NAN_AT_ITER='7'))
+    assert out.returncode != 0
+    err = out.stderr
+    assert 'NonFiniteLossError' in err, err[-4000:]
+    assert 'Loss became non-finite at iteration 8/10' in err
+    assert 'core budget in use: backbone: C=' in err
+    assert '(nested draw)' in err
+    assert f'last good checkpoint is {work / "iter_4.pth"}' in err
+    assert f'--resume {work / "iter_4.pth"}' in err
+    # Nothing of the NaN iteration reached the disk.
+    assert sorted(p.name for p in work.glob('*.pth')) == ['iter_4.pth']
+    state = load_checkpoint_safely(str(work / 'iter_4.pth'))['state_dict']
+    assert all(torch.isfinite(v).all() for v in state.values()
+               if v.is_floating_point())
+    # The budget it names is the seeded draw of that iteration.
+    from mmengine.config import Config
+
+    from veca_mm.models.backbones import VECA
+    bb = Config.fromfile(CFG).model.backbone
+    bb.pop('type')
+    drawn = VECA(**bb).draw_train_budgets(7)
+    assert f'C={drawn[0]} (nested draw)' in err
+
+
+def test_atomic_write_leaves_the_old_file_when_a_write_fails(tmp_path,
+                                                             monkeypatch):
+    from veca_mm.utils import atomic_io
+
+    path = tmp_path / 'iter_4.pth'
+    atomic_io.atomic_write_bytes(b'old checkpoint', path)
+
+    def disk_full(fd):
+        raise OSError(28, 'No space left on device')
+
+    monkeypatch.setattr(atomic_io.os, 'fsync', disk_full)
+    with pytest.raises(OSError, match='No space left'):
+        atomic_io.atomic_write_bytes(b'new' * 1000, path)
+    assert path.read_bytes() == b'old checkpoint'
+    assert atomic_io.stale_temp_files(str(tmp_path)) == []
+
+
+def test_safety_hooks_are_added_once_and_keep_user_settings():
+    from mmengine.config import Config
+
+    from veca_mm.engine import add_safety_hooks
+
+    cfg = Config.fromfile(CFG)
+    changes = add_safety_hooks(cfg)
+    assert cfg.default_hooks.checkpoint.type == 'AtomicCheckpointHook'
+    assert cfg.default_hooks.checkpoint.max_keep_ckpts == 1  # kept
+    assert [h['type'] for h in cfg.custom_hooks] == ['FiniteLossHook',
+                                                     'IterSeedHook']
+    assert len(changes) == 3
+    assert add_safety_hooks(cfg) == []  # idempotent
+
+    own = Config(dict(default_hooks=dict(checkpoint=dict(
+        type='MyCheckpointHook')), custom_hooks=[dict(
+            type='FiniteLossHook', interval=5)]))
+    add_safety_hooks(own)
+    assert own.default_hooks.checkpoint.type == 'MyCheckpointHook'
+    assert own.custom_hooks[0] == dict(type='FiniteLossHook', interval=5)
+    assert [h['type'] for h in own.custom_hooks] == ['FiniteLossHook',
+                                                     'IterSeedHook']
+
+
+def test_bad_budget_in_a_config_fails_before_any_iteration(setup, tmp_path):
+    res = train(setup, tmp_path / 'work',
+                opts=['model.backbone.core_budgets=12'])
+    assert res.returncode != 0
+    assert 'core_budgets: core budget 12 is not allowed for a bank of 32 ' \
+        'cores in chunks of 8; use one of [8, 16, 24, 32]' in res.stderr
+    assert 'Iter(train)' not in res.stdout + res.stderr
+    assert not list((tmp_path / 'work').glob('*.pth'))
