@@ -248,3 +248,16 @@ def test_bad_budget_in_a_config_fails_before_any_iteration(setup, tmp_path):
         'cores in chunks of 8; use one of [8, 16, 24, 32]' in res.stderr
     assert 'Iter(train)' not in res.stdout + res.stderr
     assert not list((tmp_path / 'work').glob('*.pth'))
+
+
+def test_missing_dataset_root_fails_before_the_runner(setup, tmp_path):
+    missing = tmp_path / 'nowhere' / 'ADEChallengeData2016'
+    res = train(setup, tmp_path / 'work', opts=[
+        f'{s}_dataloader.dataset.data_root={missing}'
+        for s in ('train', 'val')])
+    assert res.returncode != 0
+    assert 'DatasetPathError' in res.stderr
+    assert (f"train_dataloader: ADE20KDataset data_root '{missing}' does "
+            'not exist.') in res.stderr
+    assert 'Expected layout: docs/datasets.md#ade20k' in res.stderr
+    assert not (tmp_path / 'work').exists()  # failed before the runner

@@ -25,6 +25,7 @@ if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
 import veca_mm  # noqa: E402,F401  (registers the VECA backbone and neck)
+from veca_mm.datasets import check_dataset_paths  # noqa: E402
 from veca_mm.utils.dist import prepare_cpu_distributed  # noqa: E402
 from mmengine.config import Config, ConfigDict, DictAction  # noqa: E402
 
@@ -246,6 +247,7 @@ def build_runner(cfg):
 def main(argv=None):
     args = parse_args(argv)
     cfg = build_cfg(args)
+    check_dataset_paths(cfg, splits=('test', ))
     prepare_cpu_distributed(cfg, args.launcher)
     runner = build_runner(cfg)
     return runner.test()

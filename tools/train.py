@@ -24,6 +24,7 @@ import veca_mm  # noqa: E402,F401  (registers the VECA backbone and neck)
 from mmengine.config import Config, DictAction  # noqa: E402
 from mmengine.logging import print_log  # noqa: E402
 
+from veca_mm.datasets import check_dataset_paths  # noqa: E402
 from veca_mm.engine import add_safety_hooks  # noqa: E402
 from veca_mm.utils.dist import prepare_cpu_distributed  # noqa: E402
 
@@ -157,6 +158,9 @@ def build_runner(cfg):
 def main(argv=None):
     args = parse_args(argv)
     cfg = build_cfg(args)
+    # A wrong data_root fails here, naming the path and the layout doc,
+    # instead of deep inside the dataset after the model is built.
+    check_dataset_paths(cfg, splits=('train', 'val'))
     prepare_cpu_distributed(cfg, args.launcher)
     changes = add_safety_hooks(cfg)
     runner = build_runner(cfg)

@@ -1,5 +1,6 @@
 # Importing registers the datasets in mmengine's root DATASETS registry,
 # which mmseg's registry inherits from. NYUv2 uses mmseg's own NYUDataset.
 from .kitti_depth import KITTIDepthDataset
+from .path_checks import DatasetPathError, check_dataset_paths
 
-__all__ = ['KITTIDepthDataset']
+__all__ = ['KITTIDepthDataset', 'DatasetPathError', 'check_dataset_paths']
