@@ -17,6 +17,7 @@ import torch
 from .conftest import REPO, load_tool
 
 CFG = REPO / 'configs/veca/upernet_veca-t_1xb4-600_mini-ade20k-96x96.py'
+DET_CFG = REPO / 'configs/veca/mask-rcnn_veca-t_1xb2-20_mini-coco-128x128.py'
 
 FAULTS = '''
 import glob, os, signal, threading, time
@@ -79,33 +80,43 @@ def setup(tmp_path_factory):
     return tmp, cfg
 
 
-def train(setup, work, *extra, env=None, max_iters=10, interval=4,
-          opts=()):
-    tmp, cfg = setup
-    root = tmp / 'ADEChallengeData2016'
-    extra_opts, opts = list(opts), [f'{s}_dataloader.dataset.data_root={root}'
-            for s in ('train', 'val', 'test')]
-    opts += [f'train_cfg.max_iters={max_iters}',
-             f'train_cfg.val_interval={max_iters}',
-             f'default_hooks.checkpoint.interval={interval}',
-             'default_hooks.logger.interval=1',
-             'train_dataloader.batch_size=2', *extra_opts]
+def run_train(cfg, work, data_opts, *extra, env=None, opts=()):
+    tmp = cfg.parent
     full_env = dict(os.environ, OMP_NUM_THREADS='1', **(env or {}),
                     PYTHONPATH=f'{tmp}:{os.environ.get("PYTHONPATH", "")}')
     return subprocess.run(
         [sys.executable, 'tools/train.py', str(cfg), '--work-dir', str(work),
-         *extra, '--cfg-options', *opts], cwd=REPO, env=full_env,
+         *extra, '--cfg-options', *data_opts, *opts], cwd=REPO, env=full_env,
         capture_output=True, text=True, timeout=600)
+
+
+def train(setup, work, *extra, env=None, max_iters=10, interval=4,
+          opts=()):
+    """The mini ADE20K UPerNet, iteration-based, one dataloader worker."""
+    tmp, cfg = setup
+    root = tmp / 'ADEChallengeData2016'
+    data = [f'{s}_dataloader.dataset.data_root={root}'
+            for s in ('train', 'val', 'test')]
+    return run_train(cfg, work, data, *extra, env=env, opts=[
+        f'train_cfg.max_iters={max_iters}',
+        f'train_cfg.val_interval={max_iters}',
+        f'default_hooks.checkpoint.interval={interval}',
+        'default_hooks.logger.interval=1', 'train_dataloader.batch_size=2',
+        *opts])
+
+
+def run_losses(run_dir):
+    """{global iteration: loss} logged by one run (one timestamp folder)."""
+    lines = (run_dir / 'vis_data/scalars.json').read_text().splitlines()
+    return {r['step']: r['loss'] for r in map(json.loads, lines)
+            if 'loss' in r}
 
 
 def losses(work):
     """{iteration: loss} from every run logged in ``work`` (later runs win)."""
     out = {}
-    for path in sorted(work.glob('*/vis_data/scalars.json')):
-        for line in path.read_text().splitlines():
-            rec = json.loads(line)
-            if 'loss' in rec:
-                out[rec['iter']] = rec['loss']
+    for run_dir in run_dirs(work):
+        out.update(run_losses(run_dir))
     return out
 
 
@@ -131,17 +142,64 @@ def test_sigkill_then_resume_gives_the_uninterrupted_losses(setup, tmp_path):
     assert resumed.returncode == 0, resumed.stderr[-4000:]
     log = resumed.stdout + resumed.stderr
     assert 'resumed' in log.lower() and 'iter_4.pth' in log
-    again = json.loads(
-        '[' + ','.join(
-            (run_dirs(work)[-1] / 'vis_data/scalars.json').read_text()
-            .splitlines()) + ']')
-    again = {r['iter']: r['loss'] for r in again if 'loss' in r}
+    again = run_losses(run_dirs(work)[-1])
     assert sorted(again) == list(range(5, 11))
     # Bit-for-bit: the same floats, iteration by iteration.
     assert [first[i] for i in range(1, 7)] == \
         [expected[i] for i in range(1, 7)]
     assert [again[i] for i in range(5, 11)] == \
         [expected[i] for i in range(5, 11)]
+
+
+@pytest.fixture(scope='module')
+def det_setup(tmp_path_factory):
+    """Mini COCO Mask R-CNN turned epoch-based: 4 iterations an epoch, a
+    checkpoint every epoch, ``num_workers=0`` (augmentations in-process)."""
+    tmp = tmp_path_factory.mktemp('det_faults')
+    load_tool('tools/dataset_converters/make_mini_coco.py').make_mini_coco(
+        str(tmp / 'coco'), num_train=8, num_val=2)
+    (tmp / 'inject_faults.py').write_text(FAULTS)
+    cfg = tmp / 'det_cfg.py'
+    cfg.write_text(
+        f"_base_ = ['{DET_CFG}']\n"
+        "custom_imports = dict(imports=['veca_mm', 'inject_faults'], "
+        "allow_failed_imports=False)\n"
+        "custom_hooks = [dict(type='InjectFaults')]\n"
+        "train_cfg = dict(_delete_=True, type='EpochBasedTrainLoop', "
+        "max_epochs=3, val_interval=3)\n"
+        "param_scheduler = [dict(type='LinearLR', start_factor=0.1, "
+        "by_epoch=False, begin=0, end=5)]\n"
+        "log_processor = dict(by_epoch=True, window_size=1)\n"
+        "default_hooks = dict(logger=dict(interval=1), checkpoint=dict("
+        "by_epoch=True, interval=1, max_keep_ckpts=1))\n"
+        "model = dict(backbone=dict(drop_path_rate=0.1))\n")
+    root = f'{tmp}/coco/'
+    data = [f'{s}_dataloader.dataset.data_root={root}'
+            for s in ('train', 'val', 'test')]
+    data.append(f'val_evaluator.ann_file={root}'
+                'annotations/instances_val2017.json')
+    return cfg, data
+
+
+def test_sigkill_then_resume_epoch_based_mask_rcnn(det_setup, tmp_path):
+    cfg, data = det_setup
+    ref = run_train(cfg, tmp_path / 'ref', data)
+    assert ref.returncode == 0, ref.stderr[-4000:]
+    expected = losses(tmp_path / 'ref')
+    assert sorted(expected) == list(range(1, 13))
+
+    work = tmp_path / 'killed'
+    killed = run_train(cfg, work, data, env=dict(FAULT_KILL_AT_ITER='9'))
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-4000:]
+    assert sorted(p.name for p in work.glob('*.pth')) == ['epoch_2.pth']
+    resumed = run_train(cfg, work, data, '--resume')
+    assert resumed.returncode == 0, resumed.stderr[-4000:]
+    first, again = (run_losses(d) for d in run_dirs(work))
+    # Epoch 3 (iterations 9-12) is redone after the resume, bit for bit.
+    assert sorted(first) == list(range(1, 10))
+    assert sorted(again) == [9, 10, 11, 12]
+    assert first == {i: expected[i] for i in first}
+    assert again == {i: expected[i] for i in again}
 
 
 def test_kill_during_a_save_keeps_the_previous_checkpoint(setup, tmp_path):
