@@ -319,3 +319,60 @@ def test_missing_dataset_root_fails_before_the_runner(setup, tmp_path):
             'not exist.') in res.stderr
     assert 'Expected layout: docs/datasets.md#ade20k' in res.stderr
     assert not (tmp_path / 'work').exists()  # failed before the runner
+
+
+class _StubRunner:
+    """What CheckpointHook touches of a runner, writing a fixed payload."""
+
+    def __init__(self, work_dir):
+        from mmengine.logging import MessageHub, MMLogger
+        self.work_dir = str(work_dir)
+        self.iter, self.epoch = 0, 0
+        self.message_hub = MessageHub.get_instance(f'stub-{work_dir}')
+        self.logger = MMLogger.get_instance(f'stub-{work_dir}')
+        self.fail = False
+
+    def save_checkpoint(self, out_dir, filename, file_client_args=None,
+                        backend_args=None, **kwargs):
+        from mmengine.fileio import get_file_backend
+        backend = get_file_backend(out_dir, backend_args=backend_args)
+        if self.fail:
+            raise OSError(28, 'No space left on device')
+        backend.put(f'weights at {self.iter}'.encode(),
+                    os.path.join(out_dir, filename))
+
+
+@pytest.mark.parametrize('hook_type', ['CheckpointHook',
+                                       'AtomicCheckpointHook'])
+def test_failed_best_save_keeps_the_previous_best(tmp_path, hook_type):
+    from mmengine.registry import HOOKS
+
+    import veca_mm  # noqa: F401  (registers AtomicCheckpointHook)
+    runner = _StubRunner(tmp_path)
+    hook = HOOKS.build(dict(type=hook_type, interval=1, by_epoch=False,
+                            save_best='mIoU', rule='greater'))
+    hook.before_train(runner)
+    runner.iter = 4
+    hook._save_best_checkpoint(runner, {'mIoU': 50.0})
+    best4 = tmp_path / 'best_mIoU_iter_4.pth'
+    assert best4.read_bytes() == b'weights at 4'
+
+    runner.iter, runner.fail = 8, True  # a better score, then a failed save
+    with pytest.raises(OSError, match='No space left'):
+        hook._save_best_checkpoint(runner, {'mIoU': 60.0})
+    # mmengine's own hook deletes the previous best before writing the new
+    # one; ours only deletes it once the new one exists.
+    assert best4.exists() == (hook_type == 'AtomicCheckpointHook')
+    assert not (tmp_path / 'best_mIoU_iter_8.pth').exists()
+
+    # (The run stops at that error; --resume restores the hook's state from
+    # the last checkpoint.) A successful improvement still replaces the best.
+    runner = _StubRunner(tmp_path / 'ok')
+    hook = HOOKS.build(dict(type=hook_type, interval=1, by_epoch=False,
+                            save_best='mIoU', rule='greater'))
+    hook.before_train(runner)
+    for it, score in ((4, 50.0), (8, 60.0), (12, 55.0)):
+        runner.iter = it
+        hook._save_best_checkpoint(runner, {'mIoU': score})
+    assert sorted(p.name for p in (tmp_path / 'ok').glob('best_*')) == [
+        'best_mIoU_iter_8.pth']
