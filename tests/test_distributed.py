@@ -5,6 +5,8 @@ import socket
 import subprocess
 import sys
 
+import pytest
+
 from .conftest import REPO, load_tool
 
 CFG = REPO / 'configs/veca/upernet_veca-t_1xb4-600_mini-ade20k-96x96.py'
@@ -21,9 +23,10 @@ class RecordBudgets(Hook):
     def before_run(self, runner):
         self.seen = []
         model = getattr(runner.model, 'module', runner.model)
-        model.backbone.blocks[0].register_forward_pre_hook(
-            lambda m, args: self.seen.append((runner.iter, args[2]))
-            if m.training else None)
+        for i, block in enumerate(model.backbone.blocks):
+            block.register_forward_pre_hook(
+                lambda m, args, i=i: self.seen.append(
+                    (runner.iter, i, args[2])) if m.training else None)
 
     def after_run(self, runner):
         path = os.path.join(runner.work_dir,
@@ -39,7 +42,14 @@ def free_port():
         return s.getsockname()[1]
 
 
-def test_two_process_cpu_training_same_budgets(tmp_path):
+# The config's nested budgets, and a per-stage schedule (budgets that shrink,
+# grow and mix stage counts), under which DDP must see no unused parameter.
+PER_STAGE = ('model = dict(backbone=dict(train_core_budgets=dict(budgets=('
+             '(32, 16, 8, 8), (8, 16, 24, 32), (16, ), (24, 8)))))\n')
+
+
+@pytest.mark.parametrize('schedule', ['nested', 'per-stage'])
+def test_two_process_cpu_training_same_budgets(tmp_path, schedule):
     load_tool('tools/dataset_converters/make_mini_ade20k.py'
               ).make_mini_ade20k(str(tmp_path), num_train=4, num_val=2,
                                  size=64)
@@ -56,7 +66,8 @@ def test_two_process_cpu_training_same_budgets(tmp_path):
     cfg.write_text(f"_base_ = ['{CFG}']\n"
                    "custom_imports = dict(imports=['veca_mm', "
                    "'budget_recorder'], allow_failed_imports=False)\n"
-                   "custom_hooks = [dict(type='RecordBudgets')]\n")
+                   "custom_hooks = [dict(type='RecordBudgets')]\n" +
+                   (PER_STAGE if schedule == 'per-stage' else ''))
     env = dict(os.environ, PYTHON=sys.executable, PORT=str(free_port()),
                OMP_NUM_THREADS='1',
                PYTHONPATH=f'{tmp_path}:{os.environ.get("PYTHONPATH", "")}')
@@ -71,14 +82,29 @@ def test_two_process_cpu_training_same_budgets(tmp_path):
     assert sorted(p.name for p in work.glob('*.pth')) == ['iter_6.pth']
     ranks = [json.loads((work / f'budgets_rank{r}.json').read_text())
              for r in (0, 1)]
-    assert len(ranks[0]) == 6 and ranks[0] == ranks[1]
-    # each iteration used the seeded nested draw of that iteration
-    from mmengine.config import Config
-
+    assert ranks[0] == ranks[1]
+    # each iteration used the seeded nested draw of that iteration, layer by
+    # layer
     from veca_mm.models.backbones import VECA
-    backbone = Config.fromfile(CFG).model.backbone
+    veca = VECA(**_backbone_kwargs(cfg))
+    L = veca.num_layers
+    used = {}
+    for it, layer, c in ranks[0]:
+        used.setdefault(it, [None] * L)[layer] = c
+    assert sorted(used) == list(range(6))
+    expected = {}
+    for it in range(6):
+        b = veca.draw_train_budgets(it)
+        expected[it] = [b[j // (L // len(b))] for j in range(L)]
+    assert used == expected
+    assert len({tuple(v) for v in used.values()}) > 1  # not one budget
+    if schedule == 'per-stage':
+        assert any(len(set(v)) > 1 for v in used.values())
+
+
+def _backbone_kwargs(cfg_path):
+    from mmengine.config import Config
+    backbone = Config.fromfile(
+        cfg_path, import_custom_modules=False).model.backbone.to_dict()
     backbone.pop('type')
-    veca = VECA(**backbone)
-    assert [(i, veca.draw_train_budgets(i)[0]) for i in range(6)] == \
-        [tuple(r) for r in ranks[0]]
-    assert len({b for _, b in ranks[0]}) > 1  # not always the full bank
+    return backbone
