@@ -12,7 +12,7 @@ from mmengine.config import Config
 
 # (importing veca_mm.datasets also registers KITTIDepthDataset)
 from veca_mm.datasets import DatasetPathError, check_dataset_paths
-from veca_mm.datasets.path_checks import _FAMILIES, layout_anchor
+from veca_mm.datasets.path_checks import _LAYOUTS, layout_anchor
 
 from .conftest import REPO, load_tool
 
@@ -218,11 +218,12 @@ def test_kitti_default_prefix_checked(tmp_path):
 
 def test_hints_match_generators():
     """Each hint's options are the generator's own argparse options."""
-    for family, (_, usage) in _FAMILIES.items():
+    for dataset_type, (_, usage) in _LAYOUTS.items():
         script = re.search(r'tools/dataset_converters/(\S+\.py)', usage)[1]
         source = (REPO / 'tools' / 'dataset_converters' / script).read_text()
         options = set(re.findall(r"add_argument\(\s*'(--[\w-]+)'", source))
-        assert set(re.findall(r'\[(--[\w-]+) ', usage)) == options, family
+        assert set(re.findall(r'\[(--[\w-]+) ', usage)) == options, \
+            dataset_type
 
 
 def test_doc_has_every_anchor():
@@ -237,7 +238,7 @@ def test_doc_has_every_anchor():
              'CocoPanopticDataset', 'NYUDataset', 'KITTIDepthDataset')
     anchors = {layout_anchor(name) for name in names}
     assert anchors == {f'docs/datasets.md#{a}'
-                       for a, _ in _FAMILIES.values()}
+                       for a, _ in _LAYOUTS.values()}
     for anchor in anchors:
         assert anchor.split('#')[1] in headings, anchor
     assert layout_anchor('PascalVOCDataset') == 'docs/datasets.md'

@@ -16,7 +16,6 @@ evaluator's ``output_dir``); mmdet configs dump the predictions to this
 ``DIR/vis_data/vis_image/``; mmdet saves them directly in ``DIR``.
 """
 import argparse
-import os
 import os.path as osp
 import sys
 
@@ -26,8 +25,10 @@ if ROOT not in sys.path:
 
 import veca_mm  # noqa: E402,F401  (registers the VECA backbone and neck)
 from veca_mm.datasets import check_dataset_paths  # noqa: E402
+from veca_mm.utils.cli import (add_runner_args, build_runner,  # noqa: E402
+                               load_config, parse_runner_args)
 from veca_mm.utils.dist import prepare_cpu_distributed  # noqa: E402
-from mmengine.config import Config, ConfigDict, DictAction  # noqa: E402
+from mmengine.config import ConfigDict  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -59,28 +60,10 @@ def parse_args(argv=None):
         metavar='C',
         help='VECA core budget(s) for inference: one int for every stage, '
         'or one int per stage; sets model.backbone.core_budgets')
-    parser.add_argument(
-        '--cfg-options',
-        nargs='+',
-        action=DictAction,
-        help='override some settings in the used config, the key-value pair '
-        'in xxx=yyy format will be merged into config file. If the value to '
-        'be overwritten is a list, it should be like key="[a,b]" or key=a,b '
-        'It also allows nested list/tuple values, e.g. key="[(a,b),(c,d)]" '
-        'Note that the quotation marks are necessary and that no white space '
-        'is allowed.')
-    parser.add_argument(
-        '--launcher',
-        choices=['none', 'pytorch', 'slurm', 'mpi'],
-        default='none',
-        help='job launcher')
+    add_runner_args(parser)
     parser.add_argument(
         '--tta', action='store_true', help='test time augmentation')
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args(argv)
-    if 'LOCAL_RANK' not in os.environ:
-        os.environ['LOCAL_RANK'] = str(args.local_rank)
-    return args
+    return parse_runner_args(parser, argv)
 
 
 def scope_of(cfg):
@@ -215,17 +198,7 @@ def drop_training_settings(cfg):
 
 def build_cfg(args):
     """The config, with every command-line option applied."""
-    cfg = Config.fromfile(args.config)
-    cfg.launcher = args.launcher
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
-
-    if args.work_dir is not None:
-        cfg.work_dir = args.work_dir
-    elif cfg.get('work_dir', None) is None:
-        cfg.work_dir = osp.join('./work_dirs',
-                                osp.splitext(osp.basename(args.config))[0])
-
+    cfg = load_config(args)
     cfg.load_from = args.checkpoint
     drop_training_settings(cfg)
     apply_core_budgets(cfg, args.core_budgets)
@@ -234,14 +207,6 @@ def build_cfg(args):
         setup_tta(cfg)
     setup_out(cfg, args.out)
     return cfg
-
-
-def build_runner(cfg):
-    if 'runner_type' not in cfg:
-        from mmengine.runner import Runner
-        return Runner.from_cfg(cfg)
-    from mmengine.registry import RUNNERS
-    return RUNNERS.build(cfg)
 
 
 def main(argv=None):

@@ -12,7 +12,6 @@ a stop at the first NaN loss, reproducible resumes; see
 """
 import argparse
 import logging
-import os
 import os.path as osp
 import sys
 
@@ -21,11 +20,12 @@ if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
 import veca_mm  # noqa: E402,F401  (registers the VECA backbone and neck)
-from mmengine.config import Config, DictAction  # noqa: E402
 from mmengine.logging import print_log  # noqa: E402
 
 from veca_mm.datasets import check_dataset_paths  # noqa: E402
 from veca_mm.engine import add_safety_hooks  # noqa: E402
+from veca_mm.utils.cli import (add_runner_args, build_runner,  # noqa: E402
+                               load_config, parse_runner_args)
 from veca_mm.utils.dist import prepare_cpu_distributed  # noqa: E402
 
 
@@ -54,33 +54,8 @@ def parse_args(argv=None):
         action='store_true',
         help='scale the learning rate by the real batch size '
         '(needs `auto_scale_lr` in the config)')
-    parser.add_argument(
-        '--cfg-options',
-        nargs='+',
-        action=DictAction,
-        help='override some settings in the used config, the key-value pair '
-        'in xxx=yyy format will be merged into config file. If the value to '
-        'be overwritten is a list, it should be like key="[a,b]" or key=a,b '
-        'It also allows nested list/tuple values, e.g. key="[(a,b),(c,d)]" '
-        'Note that the quotation marks are necessary and that no white space '
-        'is allowed.')
-    parser.add_argument(
-        '--launcher',
-        choices=['none', 'pytorch', 'slurm', 'mpi'],
-        default='none',
-        help='job launcher')
-    # torch.distributed.launch passes --local-rank (torch >= 2.0) or
-    # --local_rank; torchrun only sets the LOCAL_RANK environment variable.
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args(argv)
-    if 'LOCAL_RANK' not in os.environ:
-        os.environ['LOCAL_RANK'] = str(args.local_rank)
-    return args
-
-
-def default_work_dir(config_path):
-    return osp.join('./work_dirs',
-                    osp.splitext(osp.basename(config_path))[0])
+    add_runner_args(parser)
+    return parse_runner_args(parser, argv)
 
 
 def _amp_available():
@@ -116,17 +91,7 @@ def enable_amp(cfg):
 
 def build_cfg(args):
     """The config, with every command-line option applied."""
-    cfg = Config.fromfile(args.config)
-    cfg.launcher = args.launcher
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
-
-    # work_dir: CLI > config > ./work_dirs/<config name>
-    if args.work_dir is not None:
-        cfg.work_dir = args.work_dir
-    elif cfg.get('work_dir', None) is None:
-        cfg.work_dir = default_work_dir(args.config)
-
+    cfg = load_config(args)
     if args.amp:
         enable_amp(cfg)
 
@@ -145,14 +110,6 @@ def build_cfg(args):
         cfg.resume = True
         cfg.load_from = args.resume
     return cfg
-
-
-def build_runner(cfg):
-    if 'runner_type' not in cfg:
-        from mmengine.runner import Runner
-        return Runner.from_cfg(cfg)
-    from mmengine.registry import RUNNERS
-    return RUNNERS.build(cfg)
 
 
 def main(argv=None):

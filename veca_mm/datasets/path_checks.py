@@ -8,7 +8,6 @@ missing path at once, with the dataset type, the layout document and the
 mini-set generator that writes a small copy in that layout.
 """
 import copy
-import importlib
 import inspect
 import os.path as osp
 
@@ -17,32 +16,32 @@ __all__ = ['DatasetPathError', 'check_dataset_paths']
 LAYOUT_DOC = 'docs/datasets.md'
 _CONVERTERS = 'tools/dataset_converters'
 
-# dataset-type family -> (anchor in LAYOUT_DOC, how to write a mini copy).
-# The usages follow each generator's argparse; the data_root to use is the
+# dataset type -> (anchor in LAYOUT_DOC, how to write a mini copy). The
+# usages follow each generator's argparse; the data_root to use is the
 # folder the generator writes under OUT_DIR.
-_FAMILIES = {
-    'ade20k': (
+_LAYOUTS = {
+    'ADE20KDataset': (
         'ade20k',
         f'python {_CONVERTERS}/make_mini_ade20k.py OUT_DIR [--num-train 40] '
         '[--num-val 10] [--size 128] [--seed 0]; '
         'data_root = OUT_DIR/ADEChallengeData2016'),
-    'cityscapes': (
+    'CityscapesDataset': (
         'cityscapes',
         f'python {_CONVERTERS}/make_mini_cityscapes.py OUT_DIR '
         '[--num-train 8] [--num-val 4] [--height 128] [--width 256] '
         '[--seed 0]; data_root = OUT_DIR/cityscapes'),
-    'coco': (
+    'CocoDataset': (
         'coco',
         f'python {_CONVERTERS}/make_mini_coco.py OUT_DIR [--num-train 8] '
         '[--num-val 4] [--size 128] [--seed 0]; data_root = OUT_DIR; its 3 '
         'synthetic classes are set in '
         'configs/veca/mask-rcnn_veca-t_1xb2-20_mini-coco-128x128.py'),
-    'nyu': (
+    'NYUDataset': (
         'nyuv2',
         f'python {_CONVERTERS}/make_mini_nyu.py OUT_DIR [--num-train 8] '
         '[--num-test 3] [--height 72] [--width 96] [--seed 0]; '
         'data_root = OUT_DIR/nyu'),
-    'kitti': (
+    'KITTIDepthDataset': (
         'kitti',
         f'python {_CONVERTERS}/make_mini_kitti.py OUT_DIR [--num-train 8] '
         '[--num-test 3] [--height 40] [--width 132] [--seed 0]; '
@@ -55,28 +54,18 @@ class DatasetPathError(FileNotFoundError):
     is read, so the message can name the config key to fix)."""
 
 
-def _family(type_name):
-    """The ``_FAMILIES`` key of a dataset type name, or None."""
-    if type_name == 'ADE20KDataset':
-        return 'ade20k'
-    if type_name == 'CityscapesDataset':
-        return 'cityscapes'
+def _layout(type_name):
+    """The ``_LAYOUTS`` entry of a dataset type name, or None."""
     if 'Coco' in type_name:  # CocoDataset and its subclasses
-        return 'coco'
-    if type_name == 'NYUDataset':
-        return 'nyu'
-    if type_name == 'KITTIDepthDataset':
-        return 'kitti'
-    return None
+        type_name = 'CocoDataset'
+    return _LAYOUTS.get(type_name)
 
 
 def layout_anchor(type_name):
     """``docs/datasets.md#anchor`` for a dataset type (no anchor if the type
     has no section of its own)."""
-    family = _family(type_name)
-    if family is None:
-        return LAYOUT_DOC
-    return f'{LAYOUT_DOC}#{_FAMILIES[family][0]}'
+    layout = _layout(type_name)
+    return LAYOUT_DOC if layout is None else f'{LAYOUT_DOC}#{layout[0]}'
 
 
 def _type_name(type_):
@@ -99,12 +88,11 @@ def _dataset_class(type_, scope):
         return type_
     if not isinstance(type_, str):
         return None
+    from mmengine.registry import DATASETS
+    if scope and '.' not in type_:
+        type_ = f'{scope}.{type_}'  # the root registry resolves the scope
     try:
-        if scope:
-            registry = importlib.import_module(f'{scope}.registry').DATASETS
-        else:
-            from mmengine.registry import DATASETS as registry
-        return registry.get(type_)
+        return DATASETS.get(type_)
     except Exception:  # noqa: BLE001 - unknown scope/type: no defaults
         return None
 
@@ -263,12 +251,12 @@ def check_dataset_paths(cfg, splits=('train', 'val', 'test')):
         if anchor in seen:
             continue
         seen.add(anchor)
-        family = _family(type_name)
-        if family is None:
+        layout = _layout(type_name)
+        if layout is None:
             hints.append(f'Expected layout: {anchor}')
         else:
             hints.append(f'Expected layout: {anchor} (make a small copy '
-                         f'with: {_FAMILIES[family][1]})')
+                         f'with: {layout[1]})')
     options = ' '.join(f'{k}={v}' for k, v in overrides.items())
     where = ''
     if relative:
