@@ -19,14 +19,17 @@ setup(
     long_description_content_type='text/markdown',
     packages=find_packages(exclude=('configs', 'tools', 'tests')),
     python_requires='>=3.10',
+    # Compatible ranges, so that installing into an existing mm environment
+    # does not fight it; the exact, tested pins are in
+    # requirements/constraints.txt (what `make setup` installs).
     install_requires=[
-        'torch>=2.6',
+        'torch>=2.6',  # weights_only=True loading by default
         'torchvision',
-        'mmengine==0.10.7',
-        'mmcv==2.1.0',
-        'mmsegmentation==1.2.2',
-        'mmdet==3.3.0',
-        'timm',
+        'mmengine>=0.10.7,<0.11',  # AtomicCheckpointHook checks the version
+        'mmcv>=2.0.0rc4,<2.2.0',  # what mmseg 1.2 and mmdet 3.3 accept
+        'mmsegmentation>=1.2.2,<1.3',
+        'mmdet>=3.3.0,<3.4',
+        'timm>=0.9',  # timm.layers (DropPath, LayerNorm2d)
         'pycocotools',
         'numpy',
     ],

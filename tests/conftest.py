@@ -4,11 +4,12 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-# Reference material lives beside the repo, never inside it.
-SHARED = REPO / '..' / 'shared'
-OFFICIAL = SHARED / 'fixtures' / 'official'
+# Reference fixtures produced by the released research code (see
+# tests/data/README.md); the suite reads nothing outside the repository.
+DATA = REPO / 'tests' / 'data'
+OFFICIAL = DATA
 
-# The arch of the shared released-format fixture checkpoint.
+# The arch of the released-format fixture checkpoint.
 TINY_OFFICIAL_ARCH = dict(embed_dims=128, num_layers=4, num_heads=4,
                           mlp_ratio=2.66667, num_cores=24)
 # A very small arch for pipeline tests.
@@ -18,9 +19,11 @@ TINY_ARCH = dict(embed_dims=32, num_layers=4, num_heads=2, mlp_ratio=2.0,
 
 @pytest.fixture(scope='session')
 def official_dir():
-    if not osp.isdir(OFFICIAL):
+    """The released-format fixtures committed under ``tests/data``."""
+    if not osp.isfile(OFFICIAL / 'veca_tiny_official.pt'):
         raise FileNotFoundError(
-            f'{OFFICIAL} is missing: the tests need ../shared beside the repo')
+            f'{OFFICIAL} lacks the committed fixtures (veca_tiny_official.pt);'
+            ' restore tests/data from git')
     return OFFICIAL
 
 

@@ -115,8 +115,13 @@ def test_relative_paths_follow_cwd(ade_root, tmp_path, monkeypatch):
     assert str(tmp_path) in msg  # says where relative paths start
 
 
-def test_remote_paths_skipped():
-    check_dataset_paths(_cfg(ADE_CFG, 's3://bucket/ADEChallengeData2016'))
+def test_remote_paths_skipped(tmp_path):
+    # a local root that does not exist fails; the same layout on s3:// is
+    # not looked at (nothing local to check), so it passes
+    with pytest.raises(DatasetPathError):
+        check_dataset_paths(_cfg(ADE_CFG, str(tmp_path / 'missing')))
+    assert check_dataset_paths(
+        _cfg(ADE_CFG, 's3://bucket/ADEChallengeData2016')) is None
 
 
 def test_coco_passes(coco_root):
@@ -242,3 +247,32 @@ def test_doc_has_every_anchor():
     for anchor in anchors:
         assert anchor.split('#')[1] in headings, anchor
     assert layout_anchor('PascalVOCDataset') == 'docs/datasets.md'
+
+
+def test_kitti_dataset_uses_the_same_checker(tmp_path):
+    """One dataset-path checker: KITTIDepthDataset's own check raises the
+    config check's DatasetPathError, from the same rules."""
+    from veca_mm.datasets import KITTIDepthDataset
+    from veca_mm.datasets.path_checks import missing_dataset_paths
+    gen = load_tool('tools/dataset_converters/make_mini_kitti.py')
+    root = gen.make_mini_kitti(str(tmp_path), num_train=1, num_test=1,
+                               height=16, width=48)
+    shutil.rmtree(os.path.join(root, 'gt_depth'))
+    assert missing_dataset_paths(dict(
+        data_root=root, ann_file='eigen_train_files_with_gt.txt',
+        data_prefix=dict(img_path='input', depth_map_path='gt_depth'))) == [
+            ('data_prefix.depth_map_path', os.path.join(root, 'gt_depth'),
+             'does not exist')]
+    with pytest.raises(DatasetPathError, match=r"depth_map_path folder '.*"
+                       r"gt_depth' does not exist"):
+        KITTIDepthDataset(data_root=root)
+
+
+def test_one_type_name_helper():
+    from mmengine.hooks import CheckpointHook
+
+    from veca_mm.utils.type_names import type_name
+    for t in ('CheckpointHook', 'mmengine.CheckpointHook', CheckpointHook,
+              dict(type='mmengine.CheckpointHook'),
+              dict(type=CheckpointHook)):
+        assert type_name(t) == 'CheckpointHook', t

@@ -2,8 +2,6 @@
 import glob
 import json
 import os.path as osp
-import subprocess
-import sys
 
 import cv2
 import numpy as np
@@ -18,6 +16,7 @@ import veca_mm.evaluation  # noqa: F401
 from veca_mm.datasets import KITTIDepthDataset
 from veca_mm.evaluation import VECADepthMetric
 from .conftest import REPO, load_tool
+from .tool_runs import run_tools
 
 MINI_NYU = REPO / 'configs/veca/depth-fpn_veca-t_1xb2-20_mini-nyu-64x64.py'
 MINI_KITTI = REPO / 'configs/veca/depth-fpn_veca-t_1xb2-20_mini-kitti-32x96.py'
@@ -31,7 +30,7 @@ NAMES = ('d1', 'd2', 'd3', 'abs_rel', 'sq_rel', 'rmse', 'rmse_log', 'log10',
 def mini_nyu(tmp_path_factory):
     out = tmp_path_factory.mktemp('nyu')
     return load_tool('tools/dataset_converters/make_mini_nyu.py'
-                     ).make_mini_nyu(str(out), num_train=4, num_test=2)
+                     ).make_mini_nyu(str(out), num_train=8, num_test=2)
 
 
 @pytest.fixture(scope='module')
@@ -312,18 +311,6 @@ def test_headline_configs():
 
 
 # ---------------------------------------------------------------- tools
-def run_tools(jobs, timeout=400):
-    """Run several tool command lines at once (they are mostly imports)."""
-    procs = [subprocess.Popen([sys.executable] + [str(a) for a in args],
-                              cwd=REPO, stdout=subprocess.PIPE,
-                              stderr=subprocess.STDOUT, text=True)
-             for args in jobs]
-    outs = [p.communicate(timeout=timeout)[0] for p in procs]
-    for p, out in zip(procs, outs):
-        assert p.returncode == 0, out[-6000:]
-    return outs
-
-
 def json_rows(work_dir):
     """Rows of mmengine's json logs: training writes
     ``<ts>/vis_data/<ts>.json``, testing ``<ts>/<ts>.json``."""
@@ -337,8 +324,10 @@ def json_rows(work_dir):
 
 @pytest.fixture(scope='module')
 def tool_runs(tmp_path_factory, mini_nyu, mini_kitti):
-    """tools/train.py (2 iterations + validation), then tools/test.py with
-    ``test_evaluator.output_dir``, on both mini sets (run side by side)."""
+    """tools/train.py, then tools/test.py with ``test_evaluator.output_dir``,
+    on both mini sets (run side by side). NYU trains long enough to learn
+    (40 iterations); KITTI's sparse LiDAR targets need far more than a test
+    can afford, so it runs 2 iterations and checks the pipeline only."""
     runs = {}
     for name, cfg, root in (('nyu', MINI_NYU, mini_nyu),
                             ('kitti', MINI_KITTI, mini_kitti)):
@@ -347,13 +336,18 @@ def tool_runs(tmp_path_factory, mini_nyu, mini_kitti):
                  for k in ('train', 'val', 'test')]
         runs[name] = dict(cfg=cfg, root=root, roots=roots, work=tmp / 'work',
                           test=tmp / 'test', pred=tmp / 'pred')
+    runs['nyu'].update(iters=40, opts=[
+        'param_scheduler.1.end=40', 'optim_wrapper.optimizer.lr=0.003'])
+    runs['kitti'].update(iters=2, opts=[])
     run_tools([['tools/train.py', r['cfg'], '--work-dir', r['work'],
-                '--cfg-options'] + r['roots'] + FAST + [
-                    'train_cfg.max_iters=2', 'train_cfg.val_interval=2',
-                    'default_hooks.checkpoint.interval=2',
+                '--cfg-options'] + r['roots'] + FAST + r['opts'] + [
+                    f'train_cfg.max_iters={r["iters"]}',
+                    f'train_cfg.val_interval={r["iters"]}',
+                    f'default_hooks.checkpoint.interval={r["iters"]}',
                     'default_hooks.logger.interval=1']
                for r in runs.values()])
-    outs = run_tools([['tools/test.py', r['cfg'], r['work'] / 'iter_2.pth',
+    outs = run_tools([['tools/test.py', r['cfg'],
+                       r['work'] / f'iter_{r["iters"]}.pth',
                        '--work-dir', r['test'], '--cfg-options'] +
                       r['roots'] + FAST +
                       [f'test_evaluator.output_dir={r["pred"]}']
@@ -370,14 +364,13 @@ def test_train_and_test_through_tools(tool_runs, name):
     rows = json_rows(work)
     losses = [r['decode.loss_silog'] for r in rows
               if 'decode.loss_silog' in r]
-    assert len(losses) == 2 and all(np.isfinite(losses)) and min(losses) > 0
+    assert len(losses) == run['iters'] and all(np.isfinite(losses))
     assert any('rmse' in r for r in rows)
-    assert osp.isfile(work / 'iter_2.pth')
+    assert osp.isfile(work / f'iter_{run["iters"]}.pth')
 
     test_rows = [r for r in json_rows(run['test']) if 'rmse' in r]
     assert len(test_rows) == 1
     got = test_rows[0]
-    assert 0 <= got['d1'] <= got['d2'] <= got['d3'] <= 1 and got['rmse'] > 0
 
     # recompute the metrics from the written 16-bit PNGs and the ground truth
     if name == 'nyu':
@@ -401,7 +394,7 @@ def test_train_and_test_through_tools(tool_runs, name):
                                                 0.03594771, 0.96405229)
     assert len(glob.glob(osp.join(out_dir, '*_depth.png'))) == len(gts)
     assert len(glob.glob(osp.join(out_dir, '*_depth_color.png'))) == len(gts)
-    per_image = []
+    per_image, scored_gt = [], []
     for g, p in zip(gts, preds):
         gt = cv2.imread(g, cv2.IMREAD_UNCHANGED) / scale
         pred = cv2.imread(p, cv2.IMREAD_UNCHANGED)
@@ -417,7 +410,73 @@ def test_train_and_test_through_tools(tool_runs, name):
         if name == 'kitti':
             assert mask.sum() < 0.1 * h * w  # sparse LiDAR
         per_image.append(ref_metrics(gt[mask], pred[mask]))
+        scored_gt.append(gt[mask])
     for k in NAMES:
         expected = np.mean([m[k] for m in per_image])
         # PNG quantisation (1 mm / 1/256 m) only
         assert got[k] == pytest.approx(expected, rel=2e-2, abs=2e-3), k
+
+    if name == 'nyu':
+        # Learning: better than the trivial predictor, the training set's
+        # mean depth everywhere, scored the same way. silog (what the loss
+        # trains) by at least 20 %, rmse by at least 10 %. (Seed 0 measured
+        # silog 33.5 and rmse 1.55 after 40 iterations.)
+        train_gt = [cv2.imread(f, cv2.IMREAD_UNCHANGED) / scale for f in
+                    sorted(glob.glob(osp.join(root, 'annotations/train/*.png')))]
+        mean = np.mean(np.concatenate(
+            [g[(g > 1e-3) & (g < max_depth)] for g in train_gt]))
+        trivial_per_image = [ref_metrics(g, np.full_like(g, mean))
+                             for g in scored_gt]
+        trivial = {k: np.mean([m[k] for m in trivial_per_image])
+                   for k in ('silog', 'rmse')}
+        assert got['silog'] <= 0.8 * trivial['silog'], (got, trivial, mean)
+        assert got['rmse'] <= 0.9 * trivial['rmse'], (got, trivial, mean)
+
+
+# ------------------------------------------------- inputs are never ignored
+def test_metric_refuses_unknown_arguments():
+    with pytest.raises(TypeError, match=r"unknown argument\(s\) \['max_detph'\]"):
+        VECADepthMetric(max_detph=80.0)
+    assert VECADepthMetric(max_depth=80.0).max_depth == 80.0
+
+
+@pytest.mark.parametrize('key, value', [('num_classes', 150),
+                                        ('out_channels', 3),
+                                        ('input_transform', 'resize_concat')])
+def test_head_refuses_settings_it_cannot_honour(key, value):
+    from mmseg.registry import MODELS
+    init_default_scope('mmseg')
+    cfg = dict(type='VECADepthHead', in_channels=[8] * 4, channels=8)
+    with pytest.raises(ValueError, match=f"'{key}'.*cannot be changed"):
+        MODELS.build(dict(cfg, **{key: value}))
+    # the values it uses anyway are accepted (configs may restate them)
+    fixed = dict(num_classes=1, out_channels=1,
+                 input_transform='multiple_select')
+    head = MODELS.build(dict(cfg, **{key: fixed[key]}))
+    assert (head.num_classes, head.out_channels, head.input_transform) == (
+        1, 1, 'multiple_select')
+
+
+def test_loss_and_metric_share_one_validity_rule():
+    """A ground-truth pixel at exactly max_depth: neither trained on nor
+    scored (the loss used to keep gt <= max, the metric gt < max)."""
+    from veca_mm.models.heads.depth_head import MaskedSiLogLoss
+    from veca_mm.utils.depth import valid_depth_mask
+    gt = np.array([[0.0, 1e-3, 2.0, 9.999, 10.0, 255.0, np.nan, np.inf]])
+    want = np.array([[False, False, True, True, False, False, False, False]])
+    np.testing.assert_array_equal(valid_depth_mask(gt, 1e-3, 10.0), want)
+    loss = MaskedSiLogLoss(min_depth=1e-3, max_depth=10.0)
+    t = torch.as_tensor(gt, dtype=torch.float32)
+    assert loss.valid_mask(t).numpy().tolist() == want.tolist()
+    metric = VECADepthMetric(min_depth=1e-3, max_depth=10.0)
+    assert metric.eval_mask(gt).tolist() == want.tolist()
+    # a wrong prediction only at gt == max_depth changes neither
+    g = np.array([[2.0, 5.0, 10.0], [3.0, 4.0, 10.0]])
+    good = g.copy()
+    bad = np.array([[2.0, 5.0, 1.0], [3.0, 4.0, 1.0]])
+    tg = torch.as_tensor(g, dtype=torch.float32)[None]
+    assert float(loss(torch.as_tensor(bad, dtype=torch.float32)[None], tg)) \
+        == pytest.approx(float(loss(
+            torch.as_tensor(good, dtype=torch.float32)[None], tg)), abs=1e-6)
+    assert evaluate(VECADepthMetric(max_depth=10.0), [(g, bad)])['rmse'] == \
+        pytest.approx(0, abs=1e-9)

@@ -2,13 +2,13 @@
 import importlib
 
 import pytest
-import torch
 import torch.nn as nn
 from mmengine.optim import build_optim_wrapper
 from mmengine.registry import OPTIM_WRAPPER_CONSTRUCTORS
 
 from veca_mm.engine.optimizers import (VECALayerDecayOptimizerConstructor,
                                        get_layer_id_for_veca)
+from veca_mm.models.backbones import VECA
 
 L = 4
 LR = 1e-4
@@ -16,48 +16,21 @@ WD = 0.05
 RATE = 0.65
 
 
-class _Block(nn.Module):
+# The real backbone (not a copy of its parameter names): a tiny VECA with
+# a patch LayerNorm, two core chunks and L layers.
+ARCH = dict(embed_dims=16, num_layers=L, num_heads=2, mlp_ratio=2.0,
+            num_cores=16)
 
-    def __init__(self, d):
+
+class _Segmentor(nn.Module):
+    """A real VECA backbone and a small head outside it."""
+
+    def __init__(self):
         super().__init__()
-        self.norm_attn = nn.LayerNorm(d)
-        self.attn = nn.Module()
-        for n in ('q_proj', 'k_proj', 'v_proj', 'out_proj'):
-            setattr(self.attn, n, nn.Linear(d, d))
-        self.norm_ffn = nn.LayerNorm(d)
-        self.fc1 = nn.Linear(d, 2 * d)
-        self.fc2 = nn.Linear(2 * d, d)
-
-
-class _FakeVECA(nn.Module):
-    """Parameter names of the VECA backbone, nothing else."""
-
-    def __init__(self, num_layers=L, d=8, with_attr=True):
-        super().__init__()
-        if with_attr:
-            self.num_layers = num_layers
-        self.patch_embed = nn.Module()
-        self.patch_embed.proj = nn.Conv2d(3, d, 4, 4)
-        self.patch_embed.norm = nn.LayerNorm(d)
-        self.query_token_chunks = nn.ParameterList(
-            [nn.Parameter(torch.randn(1, 4, d)) for _ in range(2)])
-        self.qcoord_chunks = nn.ParameterList(
-            [nn.Parameter(torch.rand(1, 1, 4, 2)) for _ in range(2)])
-        self.pos_linears = nn.ModuleList(
-            [nn.Linear(d, 2) for _ in range(num_layers - 1)])
-        self.pos_alpha = nn.Parameter(torch.full((num_layers - 1, ), 0.01))
-        self.blocks = nn.ModuleList([_Block(d) for _ in range(num_layers)])
-        self.final_norm = nn.LayerNorm(d)
-
-
-class _FakeSegmentor(nn.Module):
-
-    def __init__(self, **kwargs):
-        super().__init__()
-        self.backbone = _FakeVECA(**kwargs)
+        self.backbone = VECA(arch=ARCH, patch_size=4, patch_norm=True)
         self.decode_head = nn.Module()
-        self.decode_head.conv_seg = nn.Conv2d(8, 3, 1)
-        self.decode_head.norm = nn.BatchNorm2d(8)
+        self.decode_head.conv_seg = nn.Conv2d(16, 3, 1)
+        self.decode_head.norm = nn.BatchNorm2d(16)
 
 
 def _cfg(**paramwise):
@@ -91,7 +64,7 @@ def _lr(layer_id):
 
 @pytest.mark.parametrize('paramwise', [dict(num_layers=L), dict()])
 def test_lr_and_weight_decay(paramwise):
-    model = _FakeSegmentor()
+    model = _Segmentor()
     ow = build_optim_wrapper(model, _cfg(**paramwise))
     s = _settings(model, ow)
     assert len(s) == len(list(model.parameters()))
@@ -133,7 +106,7 @@ def test_lr_and_weight_decay(paramwise):
 
 
 def test_groups_and_frozen_params():
-    model = _FakeSegmentor()
+    model = _Segmentor()
     model.backbone.patch_embed.requires_grad_(False)
     ow = build_optim_wrapper(model, _cfg(num_layers=L))
     s = _settings(model, ow)
@@ -161,7 +134,7 @@ def test_layer_ids():
 
 def test_bad_key():
     with pytest.raises(ValueError, match='norm_decay_mult'):
-        build_optim_wrapper(_FakeSegmentor(),
+        build_optim_wrapper(_Segmentor(),
                             _cfg(num_layers=L, norm_decay_mult=0.))
 
 
@@ -169,18 +142,24 @@ def test_missing_rate():
     cfg = _cfg()
     cfg['paramwise_cfg'] = dict(num_layers=L)
     with pytest.raises(ValueError, match='layer_decay_rate'):
-        build_optim_wrapper(_FakeSegmentor(), cfg)
+        build_optim_wrapper(_Segmentor(), cfg)
+
+
+def _no_num_layers():
+    model = _Segmentor()
+    del model.backbone.num_layers
+    return model
 
 
 def test_missing_num_layers():
-    model = _FakeSegmentor(with_attr=False)
+    model = _no_num_layers()
     with pytest.raises(ValueError, match='num_layers'):
         build_optim_wrapper(model, _cfg())
 
 
 def test_num_layers_mismatch():
     with pytest.raises(ValueError, match='num_layers=2'):
-        build_optim_wrapper(_FakeSegmentor(), _cfg(num_layers=2))
+        build_optim_wrapper(_Segmentor(), _cfg(num_layers=2))
 
 
 def test_registered_in_root():
@@ -207,7 +186,7 @@ def test_found_from_mmseg_registry():
                                                    lr=LR,
                                                    weight_decay=WD)),
              paramwise_cfg=dict(layer_decay_rate=RATE,
-                                num_layers=L)))(_FakeSegmentor())
+                                num_layers=L)))(_Segmentor())
     assert len(ow.optimizer.param_groups) == 2 * L + 4
 
 
@@ -215,3 +194,40 @@ def test_found_from_mmdet_registry():
     DET = _import_registry('mmdet').OPTIM_WRAPPER_CONSTRUCTORS
     assert DET.get('VECALayerDecayOptimizerConstructor') is \
         VECALayerDecayOptimizerConstructor
+
+
+def test_every_real_parameter_in_exactly_one_group():
+    model = _Segmentor()
+    ow = build_optim_wrapper(model, _cfg())
+    s = _settings(model, ow)  # asserts one group per parameter
+    names = {n for n, _ in model.named_parameters()}
+    assert set(s) == names
+    # every backbone parameter has a layer id (none falls to "unknown")
+    for name in names:
+        assert 0 <= get_layer_id_for_veca(name, L) <= L + 1
+
+
+def test_same_rule_as_mmseg_vit_where_names_correspond():
+    """mmseg's own ViT layer-decay rule (``get_layer_id_for_vit``, max id
+    ``L + 2``) on the real VECA's names, ``blocks`` read as its ``layers``:
+    the same id for the patch embedding, every block parameter, the final
+    norm and everything outside the backbone. The VECA-only parts differ by
+    design: the core bank and pos_alpha are input-side (0, as mmseg's
+    cls_token / pos_embed), pos_linears.l goes with block l + 1."""
+    mmseg_opt = pytest.importorskip(
+        'mmseg.engine.optimizers.layer_decay_optimizer_constructor')
+    model = _Segmentor()
+    compared = 0
+    for name, _ in model.named_parameters():
+        ours = get_layer_id_for_veca(name, L)
+        if name.startswith(('backbone.query_token_chunks',
+                            'backbone.qcoord_chunks', 'backbone.pos_alpha')):
+            assert ours == 0, name
+            continue
+        if name.startswith('backbone.pos_linears.'):
+            assert ours == int(name.split('.')[2]) + 2, name
+            continue
+        vit_name = name.replace('backbone.blocks.', 'backbone.layers.')
+        assert ours == mmseg_opt.get_layer_id_for_vit(vit_name, L + 2), name
+        compared += 1
+    assert compared > 10 * L

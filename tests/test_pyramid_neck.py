@@ -62,7 +62,6 @@ def test_ln2d_registered_in_root_for_build_norm_layer():
 @pytest.mark.parametrize('n_inputs', [1, 4])
 def test_shapes_strides_4_to_32(n_inputs):
     neck = SimplePyramidNeck(D, out_channels=C)
-    assert neck.strides == (4, 8, 16, 32)
     outs = neck(_maps(n_inputs))
     assert isinstance(outs, tuple) and len(outs) == 4
     for out, stride in zip(outs, (4, 8, 16, 32)):
@@ -76,7 +75,6 @@ def test_shapes_with_stride_64(n_inputs):
     scales = (4.0, 2.0, 1.0, 0.5, 0.25)
     neck = SimplePyramidNeck(D, out_channels=C, scale_factors=scales)
     outs = neck(_maps(n_inputs, h=9, w=13))
-    assert neck.strides == (4, 8, 16, 32, 64)
     assert [tuple(o.shape) for o in outs] == [
         (2, C, *_expected(s, 9, 13)) for s in (4, 8, 16, 32, 64)]
     assert outs[-1].shape[-2:] == (2, 3)
@@ -252,3 +250,22 @@ def test_gradient_reaches_every_parameter(norm_cfg):
                if p.grad is None or not p.grad.abs().sum() > 0]
     assert not missing, missing
     assert x.grad is not None and x.grad.abs().sum() > 0
+
+
+def test_ln2d_is_timms_layernorm2d():
+    """One implementation: LN2d is timm's LayerNorm2d under the mm name."""
+    from timm.layers import LayerNorm2d
+    assert issubclass(LN2d, LayerNorm2d)
+    x = torch.randn(2, D, H, W)
+    torch.testing.assert_close(LN2d(D)(x), LayerNorm2d(D)(x))
+
+
+def test_no_stride_claim_tied_to_patch_16():
+    """The neck does not know the backbone's patch size, so it claims no
+    output strides (it used to assume 16, wrong for the patch-8 configs);
+    the pyramid is the scale factors times the input size."""
+    neck = SimplePyramidNeck(D, out_channels=C)
+    assert not hasattr(neck, 'strides')
+    outs = neck(torch.randn(1, D, 4, 6))
+    assert [tuple(o.shape[2:]) for o in outs] == [(16, 24), (8, 12), (4, 6),
+                                                 (2, 3)]

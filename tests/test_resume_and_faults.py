@@ -328,7 +328,9 @@ class _StubRunner:
         from mmengine.logging import MessageHub, MMLogger
         self.work_dir = str(work_dir)
         self.iter, self.epoch = 0, 0
-        self.message_hub = MessageHub.get_instance(f'stub-{work_dir}')
+        # not MessageHub.get_instance: that would make it the process's
+        # current hub for every later test
+        self.message_hub = MessageHub(f'stub-{work_dir}')
         self.logger = MMLogger.get_instance(f'stub-{work_dir}')
         self.fail = False
 
@@ -376,3 +378,41 @@ def test_failed_best_save_keeps_the_previous_best(tmp_path, hook_type):
         hook._save_best_checkpoint(runner, {'mIoU': score})
     assert sorted(p.name for p in (tmp_path / 'ok').glob('best_*')) == [
         'best_mIoU_iter_8.pth']
+
+
+def test_atomic_hook_refuses_an_untested_mmengine(monkeypatch):
+    """It re-implements private mmengine methods: another mmengine version
+    is one clear error when the hook is built (the start of a run)."""
+    import mmengine
+    from mmengine.registry import HOOKS
+
+    import veca_mm  # noqa: F401  (registers AtomicCheckpointHook)
+    from veca_mm.engine.hooks.atomic_checkpoint_hook import TESTED_MMENGINE
+    assert mmengine.__version__ in TESTED_MMENGINE  # the pinned stack
+    monkeypatch.setattr(mmengine, '__version__', '0.11.0')
+    with pytest.raises(RuntimeError, match=r'mmengine 0\.11\.0 is installed'
+                       r'.*CheckpointHook'):
+        HOOKS.build(dict(type='AtomicCheckpointHook', interval=1))
+    HOOKS.build(dict(type='CheckpointHook', interval=1))  # the way out
+
+
+def test_second_before_train_keeps_atomic_writes(tmp_path):
+    """A second before_train (runner.train() called again) used to see the
+    hook's own backend_args and switch atomic writes off with a warning."""
+    from mmengine.registry import HOOKS
+
+    import veca_mm  # noqa: F401
+    from veca_mm.utils.atomic_io import ATOMIC_BACKEND
+    runner = _StubRunner(tmp_path)
+    hook = HOOKS.build(dict(type='AtomicCheckpointHook', interval=1,
+                            by_epoch=False))
+    warnings = []
+    runner.logger.warning = warnings.append
+    for _ in range(2):
+        hook.before_train(runner)
+        assert hook.atomic is True
+        assert hook.backend_args == dict(backend=ATOMIC_BACKEND)
+    assert not warnings
+    runner.iter = 1
+    hook._save_checkpoint_with_step(runner, 1, meta={})
+    assert (tmp_path / 'iter_1.pth').read_bytes() == b'weights at 1'

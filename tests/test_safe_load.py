@@ -114,10 +114,23 @@ class _GetattrPayload:
         return getattr, (HistoryBuffer, '__subclasses__')
 
 
-def test_runner_checkpoint_needs_and_gets_allowlist(runner_ckpt):
+@pytest.fixture
+def empty_allowlist():
+    """torch's weights-only allowlist cleared for one test, then put back
+    exactly as it was (other tests and libraries rely on it)."""
+    saved = torch.serialization.get_safe_globals()
+    torch.serialization.clear_safe_globals()
+    try:
+        yield
+    finally:
+        torch.serialization.clear_safe_globals()
+        torch.serialization.add_safe_globals(saved)
+
+
+def test_runner_checkpoint_needs_and_gets_allowlist(runner_ckpt,
+                                                    empty_allowlist):
     # Without veca_mm's allowlist this is exactly what torch refuses
     # (import veca_mm registered it already: start from torch's own list).
-    torch.serialization.clear_safe_globals()
     unsafe = set(
         torch.serialization.get_unsafe_globals_in_checkpoint(str(runner_ckpt)))
     assert 'mmengine.logging.history_buffer.HistoryBuffer' in unsafe
@@ -270,10 +283,44 @@ def test_missing_file(tmp_path):
 def test_register_is_idempotent():
     register_safe_globals()
     before = torch.serialization.get_safe_globals()
-    assert register_safe_globals() == list(SAFE_GLOBALS)
     register_safe_globals()
     after = torch.serialization.get_safe_globals()
     assert len(after) == len(before)
     assert set(map(repr, after)) == set(map(repr, before))
     for entry in SAFE_GLOBALS:
         assert entry in after
+
+
+def test_allowlist_restored_after_clearing(empty_allowlist):
+    assert torch.serialization.get_safe_globals() == []
+
+
+def test_the_fixture_put_the_allowlist_back():
+    """Runs after the test above: veca_mm's entries are there again."""
+    allowed = torch.serialization.get_safe_globals()
+    assert all(entry in allowed for entry in SAFE_GLOBALS)
+
+
+def test_import_adds_exactly_safe_globals():
+    """In a fresh process, ``import veca_mm`` adds SAFE_GLOBALS to torch's
+    allowlist and nothing else, and every entry is really registered.
+    (torch itself adds its own classes, e.g. DTensor's, when the
+    dependencies import torch.distributed; those are torch's, not ours.)"""
+    import subprocess
+    import sys
+    code = (
+        'import torch\n'
+        'before = list(torch.serialization.get_safe_globals())\n'
+        'import veca_mm\n'
+        'from veca_mm.utils.safe_load import SAFE_GLOBALS\n'
+        'after = list(torch.serialization.get_safe_globals())\n'
+        'added = [e for e in after if e not in before and not getattr('
+        'e, "__module__", "").startswith("torch.")]\n'
+        'assert len(added) == len(SAFE_GLOBALS), (len(added), '
+        'len(SAFE_GLOBALS))\n'
+        'assert all(e in added for e in SAFE_GLOBALS)\n'
+        'print("ok", len(added))\n')
+    out = subprocess.run([sys.executable, '-c', code], capture_output=True,
+                         text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert out.stdout.split() == ['ok', str(len(SAFE_GLOBALS))]

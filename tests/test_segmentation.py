@@ -12,6 +12,7 @@ import torch
 from mmengine.config import Config
 
 from .conftest import REPO, load_tool
+from .tool_runs import run_tool
 
 MINI_ADE = REPO / 'configs/veca/upernet_veca-t_1xb4-600_mini-ade20k-96x96.py'
 MINI_CS = REPO / 'configs/veca/upernet_veca-t_1xb2-200_mini-cityscapes-128x256.py'
@@ -39,11 +40,35 @@ def mini_cityscapes(tmp_path_factory):
     return out / 'cityscapes'
 
 
-def run_tool(args, timeout=600):
-    out = subprocess.run([sys.executable] + [str(a) for a in args], cwd=REPO,
-                         capture_output=True, text=True, timeout=timeout)
-    assert out.returncode == 0, (out.stdout[-3000:] + out.stderr[-5000:])
-    return out.stdout + out.stderr
+def trivial_miou(cfg_path, root):
+    """mIoU of the trivial predictor: the most frequent training class
+    everywhere, scored by mmseg's own IoUMetric on the validation set."""
+    import numpy as np
+    from mmseg.evaluation import IoUMetric
+    from mmseg.registry import DATASETS
+    from mmengine.registry import init_default_scope
+    cfg = Config.fromfile(cfg_path)
+    init_default_scope('mmseg')
+
+    def dataset(split):
+        ds = cfg[f'{split}_dataloader'].dataset.copy()
+        ds.data_root = str(root)
+        ds.pipeline = [t for t in ds.pipeline if t.type == 'LoadAnnotations']
+        return DATASETS.build(ds)
+
+    train, val = dataset('train'), dataset('val')
+    counts = np.zeros(256, np.int64)
+    for i in range(len(train)):
+        counts += np.bincount(train[i]['gt_seg_map'].ravel(), minlength=256)
+    counts[255] = 0
+    metric = IoUMetric(iou_metrics=['mIoU'])
+    metric.dataset_meta = val.metainfo
+    for i in range(len(val)):
+        gt = torch.from_numpy(val[i]['gt_seg_map'].astype(np.int64))[None]
+        metric.process({}, [dict(
+            pred_sem_seg=dict(data=torch.full_like(gt, int(counts.argmax()))),
+            gt_sem_seg=dict(data=gt))])
+    return metric.compute_metrics(metric.results)['mIoU']
 
 
 def data_opts(root):
@@ -69,30 +94,40 @@ def test_train_resume_test_through_tools(tmp_path, name, request):
         'mini_ade' if name == 'ade20k' else 'mini_cityscapes')
     cfg = MINI_ADE if name == 'ade20k' else MINI_CS
     work = tmp_path / 'work'
-    iters = ['train_cfg.max_iters=4', 'train_cfg.val_interval=4',
-             'default_hooks.checkpoint.interval=2',
+    # 16 iterations: a short warm-up, then a linear decay to 0 (a shortened
+    # copy of the config's own schedule); enough to learn the mini set.
+    iters = ['train_cfg.max_iters=16', 'train_cfg.val_interval=16',
+             'default_hooks.checkpoint.interval=8',
              'default_hooks.checkpoint.max_keep_ckpts=3',
-             'default_hooks.logger.interval=1', 'train_dataloader.batch_size=2']
+             'default_hooks.logger.interval=1', 'train_dataloader.batch_size=2',
+             'param_scheduler.0.end=3', 'param_scheduler.1.begin=3',
+             'param_scheduler.1.end=16']
     run_tool(['tools/train.py', cfg, '--work-dir', work, '--cfg-options'] +
              data_opts(root) + FAST + iters)
     losses, vals = train_losses(work)
-    assert [r['iter'] for r in losses] == [1, 2, 3, 4]
+    assert [r['iter'] for r in losses] == list(range(1, 17))
     assert all(math.isfinite(r['loss']) for r in losses)
-    assert vals and 0 <= vals[-1]['mIoU'] <= 100
-    assert osp.isfile(work / 'iter_4.pth')
-    # resume from iter 4 and go on to 6: the checkpoint reloads (weights_only)
+    # Learning: the trained model beats the trivial predictor (the most
+    # frequent training class everywhere) by at least 5 mIoU points. (Seed
+    # 0 measured mIoU 19.1 against a trivial 5.6 on the mini ADE20K.)
+    trivial = trivial_miou(cfg, root)
+    assert vals and vals[-1]['mIoU'] >= trivial + 5, (vals[-1], trivial)
+    assert osp.isfile(work / 'iter_16.pth')
+    # resume from iter 16 and go on to 18: the checkpoint reloads
+    # (weights_only)
     out = run_tool(['tools/train.py', cfg, '--work-dir', work, '--resume',
                     '--cfg-options'] + data_opts(root) + FAST + iters[1:] +
-                   ['train_cfg.max_iters=6'])
+                   ['train_cfg.max_iters=18'])
     assert 'resumed' in out.lower() or 'Load checkpoint' in out
-    assert osp.isfile(work / 'iter_6.pth')
-    # evaluate the saved checkpoint at a smaller budget through tools/test.py
-    out = run_tool(['tools/test.py', cfg, work / 'iter_6.pth', '--work-dir',
+    assert osp.isfile(work / 'iter_18.pth')
+    # evaluate the saved checkpoint at a smaller budget through tools/test.py:
+    # the nested-trained model still beats the trivial predictor at C=8
+    out = run_tool(['tools/test.py', cfg, work / 'iter_18.pth', '--work-dir',
                     tmp_path / 'test', '--core-budgets', '8',
                     '--cfg-options'] + data_opts(root) + FAST)
     metrics = parse_metrics(out)
     assert set(metrics) == {'aAcc', 'mIoU', 'mAcc'}
-    assert all(0 <= v <= 100 for v in metrics.values())
+    assert metrics['mIoU'] >= trivial + 5, (metrics, trivial)
 
 
 @pytest.mark.parametrize('cfg_name, size', [

@@ -8,50 +8,36 @@ run trains, resumes and tests a tiny plain mmseg model through
 """
 import filecmp
 import glob
-import importlib.util
 import os.path as osp
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
-TOOLS = REPO / 'tools'
-CONVERTERS = TOOLS / 'dataset_converters'
+from .conftest import REPO, load_tool
+
 # The repo's small configs (the demo's and the tests'), checked as they are.
 REPO_MINI_CONFIGS = sorted((REPO / 'configs' / 'veca').glob('*mini*.py'))
 
 
-def _load(path, name):
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, str(path))
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[name] = mod
-    spec.loader.exec_module(mod)
-    return mod
-
-
 @pytest.fixture(scope='module')
 def ade_gen():
-    return _load(CONVERTERS / 'make_mini_ade20k.py', 'veca_make_mini_ade20k')
+    return load_tool('tools/dataset_converters/make_mini_ade20k.py')
 
 
 @pytest.fixture(scope='module')
 def city_gen():
-    return _load(CONVERTERS / 'make_mini_cityscapes.py',
-                 'veca_make_mini_cityscapes')
+    return load_tool('tools/dataset_converters/make_mini_cityscapes.py')
 
 
 @pytest.fixture(scope='module')
 def train_tool():
-    return _load(TOOLS / 'train.py', 'veca_tools_train')
+    return load_tool('tools/train.py')
 
 
 @pytest.fixture(scope='module')
 def test_tool():
-    return _load(TOOLS / 'test.py', 'veca_tools_test')
+    return load_tool('tools/test.py')
 
 
 @pytest.fixture(scope='module')
@@ -361,6 +347,50 @@ def test_core_budgets_patch_config(test_tool, budgets, expected, seg_config):
     assert cfg.model.backbone.core_budgets == 32
 
 
+def test_core_budgets_refuses_other_backbones(test_tool, mmdet_config):
+    """A ResNet has no core budget: the option is an error naming it, not a
+    key written into the ResNet's config."""
+    args = test_tool.parse_args([mmdet_config, 'c.pth', '--core-budgets',
+                                 '16'])
+    with pytest.raises(ValueError, match="model.backbone is 'ResNet', not a "
+                       'VECA backbone'):
+        test_tool.build_cfg(args)
+    from mmengine.config import Config
+    cfg = Config(dict(default_scope='mmseg', model=dict(
+        type='EncoderDecoder', backbone=dict(type='mmseg.ResNetV1c'))))
+    with pytest.raises(ValueError, match="'ResNetV1c', not a VECA"):
+        test_tool.apply_core_budgets(cfg, [16])
+    # VECA however it is named (scoped, or the class itself)
+    from veca_mm.models.backbones import VECA
+    for t in ('VECA', 'mmseg.VECA', VECA):
+        cfg = Config(dict(model=dict(backbone=dict(type=t))))
+        assert test_tool.apply_core_budgets(
+            cfg, [16]).model.backbone.core_budgets == 16
+
+
+def test_amp_ignored_warning_on_cpu(train_tool, seg_config):
+    """The Troubleshooting row: --amp without a GPU warns and keeps fp32."""
+    import logging
+
+    import torch
+    from mmengine.logging import MMLogger
+    if torch.cuda.is_available():
+        pytest.skip('a GPU is present: --amp is honoured')
+    seen = []
+    handler = logging.Handler(logging.WARNING)
+    handler.emit = lambda record: seen.append(record.getMessage())
+    logger = MMLogger.get_current_instance()
+    logger.addHandler(handler)
+    try:
+        cfg = train_tool.build_cfg(
+            train_tool.parse_args([seg_config, '--amp']))
+    finally:
+        logger.removeHandler(handler)
+    assert cfg.optim_wrapper.get('type', 'OptimWrapper') == 'OptimWrapper'
+    assert any(m.startswith('--amp ignored: mmengine AmpOptimWrapper needs '
+                            'a GPU/NPU/MLU/MUSA') for m in seen), seen
+
+
 def test_core_budgets_needs_backbone(test_tool):
     from mmengine.config import Config
     cfg = Config(dict(model=dict(type='EncoderDecoder')))
@@ -403,14 +433,14 @@ def test_show_dir_and_out_mmdet(test_tool, mmdet_config, tmp_path):
     cfg = test_tool.build_cfg(
         test_tool.parse_args([
             mmdet_config, 'ckpt.pth', '--show-dir',
-            str(show_dir), '--out', out, '--core-budgets', '12'
+            str(show_dir), '--out', out
         ]))
     assert cfg.default_scope == 'mmdet'
     hook = cfg.default_hooks.visualization
     assert hook.type == 'DetVisualizationHook' and hook.draw is True
     assert hook.test_out_dir == str(show_dir)
     assert 'save_dir' not in cfg.visualizer
-    assert cfg.model.backbone.core_budgets == 12
+    assert 'core_budgets' not in cfg.model.backbone
     assert [m['type'] for m in cfg.test_evaluator] == [
         'CocoMetric', 'DumpDetResults'
     ]

@@ -5,7 +5,10 @@ import torch
 from mmengine.logging import MessageHub
 
 from veca_mm.models.backbones import VECA
+from timm.layers import DropPath
+
 from veca_mm.models.backbones.veca import ARCH_SETTINGS
+from veca_mm.utils.stages import layer_budgets
 
 from .conftest import TINY_ARCH, TINY_OFFICIAL_ARCH
 
@@ -52,8 +55,10 @@ def test_set_core_budgets_without_rebuilding(official_dir, ref):
 
 @pytest.mark.parametrize('family', ['small', 'base', 'large'])
 def test_released_key_sets_and_shapes(official_dir, family):
+    # as the released distillation pipeline builds them (small and large
+    # with the 768-wide output_proj)
     want = json.loads(
-        (official_dir / f'veca_{family}_state_dict_shapes.json').read_text())
+        (official_dir / 'released_keys' / f'veca_{family}.json').read_text())
     with torch.device('meta'):
         model = VECA(arch=family)
     got = {k: list(v.shape) for k, v in model.state_dict().items()}
@@ -64,7 +69,7 @@ def test_released_key_sets_and_shapes(official_dir, family):
 @pytest.mark.parametrize('family', ['small', 'base', 'large'])
 def test_released_shapes_load_strictly(official_dir, family):
     want = json.loads(
-        (official_dir / f'veca_{family}_state_dict_shapes.json').read_text())
+        (official_dir / 'released_keys' / f'veca_{family}.json').read_text())
     with torch.device('meta'):
         model = VECA(arch=family)
         state = {k: torch.empty(v) for k, v in want.items()}
@@ -78,11 +83,11 @@ def test_released_shapes_load_strictly(official_dir, family):
 
 def test_released_checkpoint_file_loads(tmp_path, official_dir):
     want = json.loads(
-        (official_dir / 'veca_small_state_dict_shapes.json').read_text())
+        (official_dir / 'released_keys' / 'veca_small.json').read_text())
     s = ARCH_SETTINGS['small']
     cfg = dict(hidden_dim=s['embed_dims'], num_heads=s['num_heads'],
                num_layers=s['num_layers'], num_query_tokens=s['num_cores'],
-               mlp_ratio=s['mlp_ratio'])
+               mlp_ratio=s['mlp_ratio'], distill_output_dim=768)
     state = {f'student.{k}': torch.full(v, 0.5) for k, v in want.items()}
     torch.save(dict(student=state, config=cfg, step=1), tmp_path / 'rel.pt')
     model = VECA(arch='small')
@@ -204,10 +209,15 @@ def test_nested_draws_same_on_every_rank_and_reproducible():
     assert [other.draw_train_budgets(i) for i in range(200)] != seq0
 
 
-def test_nested_training_uses_the_runner_iteration():
+def test_nested_training_uses_the_runner_iteration(monkeypatch):
     model = VECA(arch=TINY_ARCH, train_core_budgets=NESTED).train()
     seen, _ = _capture_blocks(model)
-    hub = MessageHub.get_instance('veca_budget_test')
+    # A hub of our own, made current only for this test (monkeypatch undoes
+    # it): MessageHub.get_instance would leave it as the process's current
+    # hub, at iter=8, for every later test.
+    hub = MessageHub('veca_budget_test')
+    monkeypatch.setattr(MessageHub, 'get_current_instance',
+                        classmethod(lambda cls: hub))
     for it in (5, 6, 7, 8):
         hub.update_info('iter', it)
         model(torch.randn(1, 3, 32, 32))
@@ -234,7 +244,8 @@ def test_small_budget_still_gives_every_param_a_grad():
 
 def test_drop_path_linear_and_active_only_in_training():
     model = VECA(arch=TINY_ARCH, drop_path_rate=0.3, coord_aug=False)
-    rates = [b.drop_path.p for b in model.blocks]
+    assert all(isinstance(b.drop_path, DropPath) for b in model.blocks)
+    rates = [b.drop_path.drop_prob for b in model.blocks]
     assert rates[0] == 0 and abs(rates[-1] - 0.3) < 1e-6
     assert rates == sorted(rates)
     x = torch.randn(8, 3, 32, 32)
@@ -260,11 +271,23 @@ def test_frozen_stages():
     assert not model.blocks[0].training and model.blocks[2].training
 
 
-def test_autocast_bf16_runs():
+def test_autocast_bf16_matches_fp32():
+    torch.manual_seed(0)
     model = VECA(arch=TINY_ARCH).eval()
-    with torch.autocast('cpu', dtype=torch.bfloat16):
-        out = model(torch.randn(1, 3, 32, 48))[0]
-    assert out.shape == (1, 32, 2, 3) and torch.isfinite(out.float()).all()
+    x = torch.randn(2, 3, 32, 48)
+    with torch.no_grad():
+        ref = model(x)[0]
+        with torch.autocast('cpu', dtype=torch.bfloat16):
+            out = model(x)[0]
+    assert out.shape == ref.shape == (2, 32, 2, 3)
+    # bf16 keeps 8 mantissa bits (relative step 2**-8 = 0.004); through 4
+    # layers and the final LayerNorm (unit-scale outputs) the error stays a
+    # few steps. A wrong bf16 path (e.g. a dropped RoPE or softmax in bf16
+    # over the wrong axis) is off by O(1).
+    err = (out.float() - ref).abs()
+    assert float(err.max()) < 0.1 and float(err.mean()) < 0.02, \
+        (float(err.max()), float(err.mean()))
+    assert float(ref.abs().mean()) > 0.5  # the outputs are not all tiny
 
 
 @pytest.mark.parametrize('kwargs, message', [
@@ -278,6 +301,10 @@ def test_autocast_bf16_runs():
     (dict(arch={k: v for k, v in TINY_ARCH.items() if k != 'num_cores'}),
      r"missing keys \['num_cores'\]"),
     (dict(out_indices=(1, 4)), r'out_indices contains 4'),
+    (dict(out_indices=()), r'out_indices is empty'),
+    (dict(out_indices=[]), r'out_indices is empty'),
+    (dict(train_core_budgets=dict(budgets=(8, 16), weights=())),
+     r'one per budget \(2\), got \[\]'),
     (dict(train_core_budgets=dict(budgets=(8, 24))), r'core budget 24'),
     (dict(train_core_budgets=dict(budgets=(8, 16), weights=(1, ))),
      r'one per budget'),
@@ -286,3 +313,48 @@ def test_bad_arguments_are_clear_errors(kwargs, message):
     kwargs = dict(dict(arch=TINY_ARCH), **kwargs)
     with pytest.raises(ValueError, match=message):
         VECA(**kwargs)
+
+
+def test_record_attention_is_the_forward_itself():
+    """The weights VECA.record_attention() keeps are the ones the forward
+    uses: the output with recording on equals the output with it off."""
+    torch.manual_seed(0)
+    model = VECA(arch=TINY_ARCH, core_budgets=(16, 8), out_indices=(0, 3),
+                 coord_aug=False).eval()
+    x = torch.randn(2, 3, 32, 48)
+    with torch.no_grad():
+        plain = model(x)
+        with model.record_attention() as weights:
+            recorded = model(x)
+    for a, b in zip(plain, recorded):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
+    assert all(blk.attn.attn_record is None for blk in model.blocks)
+    T = 2 * 3  # patches
+    assert [tuple(w.shape) for w in weights] == [
+        (2, 2, c, c + T) for c in layer_budgets((16, 8), 4)]
+    for w in weights:  # softmax over all keys
+        torch.testing.assert_close(w.sum(-1), torch.ones(w.shape[:-1]))
+    # switching the record on must change nothing but what is kept: a
+    # record that computed other weights would change the output
+    model.blocks[0].attn.attn_record = []
+    with torch.no_grad():
+        model.blocks[0].attn.q_proj.weight.mul_(3)
+        changed = model(x)
+        model.blocks[0].attn.attn_record = None
+        torch.testing.assert_close(model(x)[1], changed[1])
+    assert not torch.allclose(changed[1], plain[1])
+
+
+def test_stage_split_is_shared_with_the_flop_formula():
+    """The layer -> budget split VECA runs is the one flops.py counts."""
+    from veca_mm.utils.flops import veca_flops
+    model = VECA(arch=TINY_ARCH, core_budgets=(16, 8), coord_aug=False).eval()
+    with torch.no_grad(), model.record_attention() as weights:
+        model(torch.randn(1, 3, 32, 32))
+    used = tuple(w.shape[2] for w in weights)
+    assert used == layer_budgets((16, 8), 4) == (16, 16, 8, 8)
+    f = veca_flops(TINY_ARCH, 32, 32, (16, 8))
+    N, D = 4, TINY_ARCH['embed_dims']
+    assert f['attention'] == sum(4 * (c * (c + N) + N * c) * D for c in used)
+    with pytest.raises(ValueError, match='do not split into 3 equal'):
+        layer_budgets((8, 8, 8), 4)

@@ -21,6 +21,8 @@ log() { printf '[setup %s] %s\n' "$(date +%H:%M:%S)" "$*"; }
 
 # Fast path: nothing changed since the last successful set-up.
 if [ -f "$STAMP" ] && [ "$STAMP" -nt "$CONSTRAINTS" ] && [ "$STAMP" -nt "$ROOT/requirements/runtime.txt" ] \
+   && [ "$STAMP" -nt "$ROOT/requirements/nodeps.txt" ] \
+   && [ "$STAMP" -nt "$ROOT/requirements/tests.txt" ] && [ "$STAMP" -nt "$ROOT/requirements/deploy.txt" ] \
    && [ "$STAMP" -nt "$ROOT/setup.py" ] && [ "$STAMP" -nt "$0" ]; then
   log "environment up to date ($VENV)"
   exit 0
@@ -77,7 +79,10 @@ if ! have mmcv 2.1.0 || ! "$VENV/bin/python" -c 'import mmcv._ext' 2>/dev/null; 
 fi
 
 log "installing the OpenMMLab stack and veca_mm"
-"${PIP[@]}" install -q -r "$ROOT/requirements/runtime.txt" -r "$ROOT/requirements/tests.txt"
+"${PIP[@]}" install -q -r "$ROOT/requirements/runtime.txt" -r "$ROOT/requirements/tests.txt" \
+  -r "$ROOT/requirements/deploy.txt"
+# panopticapi-lite: see the file (its declared numpy<2 would downgrade numpy)
+"${PIP[@]}" install -q --no-deps -r "$ROOT/requirements/nodeps.txt"
 "${PIP[@]}" install -q --no-build-isolation --no-deps -e "$ROOT"
 "$VENV/bin/python" -c "import torch, mmengine, mmcv, mmseg, mmdet, timm, veca_mm; from mmcv.ops import nms, RoIAlign; print('stack ok: torch', torch.__version__, 'mmcv', mmcv.__version__, 'mmseg', mmseg.__version__, 'mmdet', mmdet.__version__)"
 touch "$STAMP"

@@ -3,7 +3,8 @@
 
     python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--out PATH]
         [--show] [--show-dir DIR] [--wait-time S] [--core-budgets C [C ...]]
-        [--tta] [--cfg-options k=v ...] [--launcher none|pytorch|slurm|mpi]
+        [--tta] [--compile] [--dtype fp32|bf16]
+        [--cfg-options k=v ...] [--launcher none|pytorch|slurm|mpi]
 
 ``--core-budgets 16`` evaluates the VECA backbone with 16 cores in every
 stage; ``--core-budgets 64 32 16 8`` gives one budget per stage. One trained
@@ -14,6 +15,11 @@ evaluator's ``output_dir``); mmdet configs dump the predictions to this
 ``.pkl`` file (``DumpDetResults``).
 ``--show-dir``: mmseg saves the drawn images under
 ``DIR/vis_data/vis_image/``; mmdet saves them directly in ``DIR``.
+``--compile``: ``torch.compile`` the backbone (with the config's
+``compile=dict(...)`` options, if any); same outputs, one graph per budget.
+``--dtype bf16``: bfloat16 autocast for the test step (mmengine's
+``TestLoop(fp16=True)``, bf16 on CPU and here on CUDA too). See
+docs/inference.md for the measured effects.
 """
 import argparse
 import os.path as osp
@@ -28,6 +34,7 @@ from veca_mm.datasets import check_dataset_paths  # noqa: E402
 from veca_mm.utils.cli import (add_runner_args, build_runner,  # noqa: E402
                                load_config, parse_runner_args)
 from veca_mm.utils.dist import prepare_cpu_distributed  # noqa: E402
+from veca_mm.utils.type_names import registered_class, type_name  # noqa: E402
 from mmengine.config import ConfigDict  # noqa: E402
 
 
@@ -60,6 +67,12 @@ def parse_args(argv=None):
         metavar='C',
         help='VECA core budget(s) for inference: one int for every stage, '
         'or one int per stage; sets model.backbone.core_budgets')
+    parser.add_argument(
+        '--compile', action='store_true',
+        help='torch.compile the backbone (options: the config\'s compile=dict)')
+    parser.add_argument(
+        '--dtype', choices=['fp32', 'bf16'], default='fp32',
+        help='bf16: run the test step under bfloat16 autocast')
     add_runner_args(parser)
     parser.add_argument(
         '--tta', action='store_true', help='test time augmentation')
@@ -92,15 +105,16 @@ def apply_core_budgets(cfg, values):
     if backbone is None:
         raise ValueError('--core-budgets: the config has no model.backbone '
                          'to set core_budgets on')
+    from mmengine.registry import MODELS
+    from veca_mm.models.backbones import VECA
+    cls = registered_class(MODELS, backbone.get('type'), scope_of(cfg))
+    if not (isinstance(cls, type) and issubclass(cls, VECA)):
+        raise ValueError(
+            f'--core-budgets sets a VECA core budget, but model.backbone is '
+            f'{type_name(backbone)!r}, not a VECA backbone. Drop the option '
+            'for this config.')
     backbone['core_budgets'] = budgets
     return cfg
-
-
-def _hook_type(hook):
-    hook_type = hook.get('type', '')
-    if not isinstance(hook_type, str):  # a class, in pure-Python configs
-        hook_type = hook_type.__name__
-    return hook_type.split('.')[-1]
 
 
 def trigger_visualization_hook(cfg, show=False, show_dir=None, wait_time=2):
@@ -120,7 +134,7 @@ def trigger_visualization_hook(cfg, show=False, show_dir=None, wait_time=2):
             'the usage `visualization=dict(type=\'VisualizationHook\')`')
     hook = default_hooks['visualization']
     hook['draw'] = True
-    if _hook_type(hook) == 'SegVisualizationHook':
+    if type_name(hook) == 'SegVisualizationHook':
         # mmseg's hook draws every `interval`-th image only (50 by default);
         # --show/--show-dir mean every image unless the config says otherwise
         hook.setdefault('interval', 1)
@@ -129,7 +143,7 @@ def trigger_visualization_hook(cfg, show=False, show_dir=None, wait_time=2):
         hook['wait_time'] = wait_time
     if show_dir:
         show_dir = osp.abspath(osp.expanduser(show_dir))
-        hook_type = _hook_type(hook)
+        hook_type = type_name(hook)
         if hook_type == 'DetVisualizationHook' or (
                 hook_type not in ('SegVisualizationHook', )
                 and scope_of(cfg) == 'mmdet'):
@@ -196,6 +210,42 @@ def drop_training_settings(cfg):
     return cfg
 
 
+def apply_dtype(cfg, dtype):
+    """``--dtype bf16``: mmengine's ``TestLoop`` runs ``test_step`` under its
+    ``autocast`` when ``fp16=True``; that is bf16 on CPU, and on CUDA once the
+    process's CUDA autocast dtype is bf16 (set here)."""
+    if dtype == 'fp32':
+        return cfg
+    if dtype != 'bf16':
+        raise ValueError(f'--dtype must be fp32 or bf16, got {dtype!r}')
+    test_cfg = cfg.get('test_cfg', None) or ConfigDict(type='TestLoop')
+    loop = type_name(test_cfg) or 'TestLoop'
+    if loop != 'TestLoop':
+        raise ValueError(f'--dtype bf16 needs mmengine\'s TestLoop (it has '
+                         f'the fp16/autocast switch); the config uses {loop!r}')
+    test_cfg['fp16'] = True
+    cfg.test_cfg = test_cfg
+    import torch
+    torch.set_autocast_dtype('cuda', torch.bfloat16)
+    return cfg
+
+
+def compile_backbone(model, options=None):
+    """``torch.compile`` the backbone in place (``nn.Module.compile``: same
+    parameters and state-dict keys, so the checkpoint still loads)."""
+    from mmengine.model import is_model_wrapper
+    if is_model_wrapper(model):
+        model = model.module
+    if getattr(model, 'backbone', None) is None:  # a TTA wrapper
+        model = getattr(model, 'module', model)
+    backbone = getattr(model, 'backbone', None)
+    if backbone is None:
+        raise ValueError('--compile: the model has no backbone to compile')
+    kwargs = dict(options) if isinstance(options, dict) else {}
+    backbone.compile(**kwargs)
+    return backbone
+
+
 def build_cfg(args):
     """The config, with every command-line option applied."""
     cfg = load_config(args)
@@ -206,6 +256,7 @@ def build_cfg(args):
     if args.tta:
         setup_tta(cfg)
     setup_out(cfg, args.out)
+    apply_dtype(cfg, args.dtype)
     return cfg
 
 
@@ -215,6 +266,8 @@ def main(argv=None):
     check_dataset_paths(cfg, splits=('test', ))
     prepare_cpu_distributed(cfg, args.launcher)
     runner = build_runner(cfg)
+    if args.compile:
+        compile_backbone(runner.model, cfg.get('compile', None))
     return runner.test()
 
 

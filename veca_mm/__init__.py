@@ -6,8 +6,10 @@ mmengine's root registries, where mmseg's and mmdet's find it.
 from .utils.safe_load import register_safe_globals
 from .version import __version__
 
-# torch >= 2.6 loads with weights_only=True; mmengine's own checkpoints need a
-# small allowlist of plain-data classes to resume (see veca_mm/utils).
+# The one process-wide change: torch >= 2.6 loads with weights_only=True, and
+# mmengine's own checkpoints need a small allowlist of plain-data classes to
+# resume. Exactly SAFE_GLOBALS is added; see docs/install.md ("The
+# weights-only allowlist") and veca_mm/utils/safe_load.py.
 register_safe_globals()
 
 from . import datasets, engine, evaluation, models  # noqa: E402,F401

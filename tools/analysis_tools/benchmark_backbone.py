@@ -1,68 +1,169 @@
 # Copyright (c) veca_mm contributors. Apache-2.0.
-"""Forward time and memory of a VECA backbone beside timm's dense ViT/16.
+"""Time and memory of a VECA backbone beside the plain-ViT anchors people
+actually use: timm's dense ViT/16 and a ViTDet-style windowed ViT.
 
-    python tools/analysis_tools/benchmark_backbone.py                # CPU fp32
-    python tools/analysis_tools/benchmark_backbone.py --with-2048 --out b.json
-    python tools/analysis_tools/benchmark_backbone.py --device cuda  # bf16, B=8
+    python tools/analysis_tools/benchmark_backbone.py --sizes 512 1024 2048
+    python tools/analysis_tools/benchmark_backbone.py --dtype fp32 bf16 \\
+        --sizes 1024 2048 --rounds 5 --repeats 1 --out bench.json
+    python tools/analysis_tools/benchmark_backbone.py --train --sizes 512 1024
+    python tools/analysis_tools/benchmark_backbone.py --with-4096
+    python tools/analysis_tools/benchmark_backbone.py --device cuda \\
+        --dtype fp32 bf16 fp16 --batch-size 1 8 --sizes 512 1024 2048
 
-Every (model, size) case runs in a fresh subprocess, so one case's memory,
-caches or thread pools never leak into another's. In each case:
+Models (``--models``):
 
-1. build the model (random init: speed does not depend on the weights) and a
-   random input, eval mode, ``torch.inference_mode``;
-2. **memory**: one untimed forward. On CPU the number is the process's peak
-   resident set size during that forward above its resident size just before
-   it (Linux: ``VmHWM`` reset through ``/proc/self/clear_refs`` then read
-   back, minus ``VmRSS``); it covers activations, allocator slack and the
-   one-off buffers of the math libraries, not the weights or the input.
-   Where ``clear_refs`` cannot be written it falls back to the growth of
-   ``ru_maxrss``, which is only a lower bound (a peak under the build's peak
-   does not show). On CUDA it is ``torch.cuda.max_memory_allocated`` minus
-   the memory allocated before the forward (tensors only; the caching
-   allocator's reserve is not counted);
-3. ``--warmup`` more untimed forwards, then ``--repeats`` timed ones; the
-   median is reported (CUDA: synchronised around each forward).
+* ``veca``: ``VECA(arch, core_budgets=C, out_indices=-1)``: the final-normed
+  stride-16 map of the last layer. With ``--train`` also ``veca-cp``, the
+  same with ``with_cp=True`` (activation checkpointing).
+* ``vit``: dense global attention, ``timm.create_model(<vit>,
+  dynamic_img_size=True, num_classes=0).forward_features`` (fused SDPA).
+* ``vitdet``: the ViTDet-style windowed ViT, timm's SAM image encoder
+  (``samvit_base_patch16`` for VECA-B: 14x14 windows, global attention in
+  blocks 2/5/8/11, decomposed relative positions) built at the image size,
+  with ``neck_chans=0`` so that its output is, like the others', the
+  final-normed stride-16 map (no 256-channel SAM neck). mmdet's
+  ``projects/ViTDet`` ViT is the same design but is not in the mmdet wheel.
 
-Defaults: CPU, fp32, batch 1. ``--device cuda``: bf16 autocast at
-``--batch 8``. The ViT is ``timm.create_model(<vit>, pretrained=False,
-dynamic_img_size=True, num_classes=0)`` timed through ``forward_features``
-(patch embed + blocks + final norm; timm's fused SDPA attention); VECA is
-``VECA(arch, core_budgets=budget, out_indices=-1)`` (final-normed
-stride-16 map of the last layer).
+Every case (model x size x dtype x batch x round) runs in a fresh subprocess
+under ``RLIMIT_AS`` (``--mem-limit-gb``, CPU only: CUDA needs a huge
+virtual address space), so one case's memory, caches or thread pools never
+leak into another's, and a case that runs out of memory is a *result*
+("out of memory at X GiB"), not a lost table. A case that fails for any other
+reason makes the tool exit non-zero. ``--rounds R`` repeats the whole list of
+cases R times, interleaved (the models of one size follow each other), and
+reports the median over the rounds of each case's median: on a shared,
+noisy machine that is the number to quote.
 
-``FLOP ratio`` = ViT FLOPs / VECA FLOPs from ``veca_mm/utils/flops.py``
-(matrix products only, 1 multiply-add = 2 FLOPs); ``speedup`` = ViT time /
-VECA time; ``speedup / FLOP ratio`` is the share of VECA's FLOP saving that
-shows up as wall-clock time (1.0 = all of it).
+In each case: build (random init: speed does not depend on the weights),
+random input; one untimed forward for **memory** (CPU: the peak resident set
+during it above the resident set before it, Linux ``VmHWM`` reset through
+``/proc/self/clear_refs``; CUDA: ``max_memory_allocated`` above the
+allocation before it); ``--warmup`` more, then ``--repeats`` timed ones.
+``--train`` times forward + backward (a mean over the outputs as the loss)
+in train mode instead of an inference forward. Non-fp32 dtypes run under
+``torch.autocast``.
+
+FLOPs: every model counted the same way, ``torch.utils.flop_counter.
+FlopCounterMode`` over one forward (``--train``: forward + backward) on a
+weightless meta-device copy, attention kernels included. ``speedup`` =
+anchor time / model time; ``FLOP ratio`` = anchor FLOPs / model FLOPs;
+``speedup / FLOP ratio`` is the share of the FLOP saving that shows up as
+wall-clock time (1.0 = all of it).
+
+``--with-4096`` adds 4096x4096 (65,536 patches). The anchors are not run
+above 2048x2048 unless ``--measure-large-anchors``: they are reported as
+"skipped: would need ~X GiB / ~Y s", extrapolated from their largest
+measured size in the same run (time by the FLOP ratio, memory by the growth
+exponent between their two largest sizes).
 
 ``--released-factory MODULE:CALLABLE --released-dir DIR`` (UNTESTED: the
-released package is not available here) adds DIR to ``sys.path``, imports
-CALLABLE from MODULE, calls ``CALLABLE(model_family=<arch>, **<--released-
-kwargs>)`` and times the returned ``nn.Module``'s ``forward(images)`` as a
-third model, reported with VECA's FLOPs (assumed: same arch and budget).
+released package is not available here) times a third VECA implementation,
+``CALLABLE(model_family=<arch>, **<--released-kwargs>)``, with VECA's FLOPs.
 """
 import argparse
 import contextlib
 import gc
 import importlib
 import json
+import math
 import os
 import os.path as osp
 import platform
 import resource
+import signal
 import statistics
 import subprocess
 import sys
+import tempfile
+import threading
 import time
 
-sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), '..', '..')))
+HERE = osp.dirname(osp.abspath(__file__))
+sys.path.insert(0, osp.abspath(osp.join(HERE, '..', '..')))
+sys.path.insert(0, HERE)
+
+from get_flops import parse_size  # noqa: E402
 
 RESULT_TAG = '@@BENCH_RESULT '
-MODELS = ('veca', 'vit', 'released')
+ANCHORS = ('vit', 'vitdet')
+MODEL_ORDER = ('veca', 'veca-cp', 'released', 'vit', 'vitdet')
+DTYPES = dict(fp32='float32', bf16='bfloat16', fp16='float16')
+# The windowed (ViTDet-style) ViT of the same width as each VECA family.
+VECA_TO_VITDET = dict(base='samvit_base_patch16',
+                      large='samvit_large_patch16')
+# Above this many patches (2048x2048) the anchors are extrapolated, not run,
+# unless --measure-large-anchors.
+LARGE_PATCHES = 128 * 128
+CPU_FEATURES = ('amx_bf16', 'amx_fp16', 'amx_tile', 'avx512_bf16',
+                'avx512_fp16', 'avx512f', 'avx2')
+OOM_MARKERS = ('out of memory', "can't allocate memory",
+               'cannot allocate memory', 'bad_alloc', 'failed to allocate')
 
 
 # ---------------------------------------------------------------------- #
-# Worker side: one (model, size) case per process.
+# Models (worker and FLOP counting).
+def build_model(name: str, args, h: int, w: int):
+    """The module and the callable to time (random init)."""
+    import torch
+    if name in ('veca', 'veca-cp'):
+        from veca_mm.models.backbones.veca import VECA
+        m = VECA(arch=args.arch, core_chunk=args.core_chunk,
+                 core_budgets=args.budget, out_indices=-1,
+                 with_cp=name == 'veca-cp')
+        return m, m
+    if name == 'vit':
+        import timm
+        m = timm.create_model(args.vit, pretrained=False,
+                              dynamic_img_size=True, num_classes=0)
+        return m, m.forward_features
+    if name == 'vitdet':
+        import timm
+        m = timm.create_model(args.vitdet, pretrained=False,
+                              img_size=(h, w), num_classes=0, neck_chans=0)
+        return m, m.forward_features
+    # released (untested): DIR on sys.path, MODULE:CALLABLE(model_family=...)
+    if args.released_dir:
+        sys.path.insert(0, osp.abspath(args.released_dir))
+    mod_name, _, attr = args.released_factory.partition(':')
+    obj = importlib.import_module(mod_name)
+    for part in attr.split('.'):
+        obj = getattr(obj, part)
+    kwargs = json.loads(args.released_kwargs) if args.released_kwargs else {}
+    m = obj(model_family=args.arch, **kwargs)
+    if not isinstance(m, torch.nn.Module):
+        raise TypeError(f'{args.released_factory} returned {type(m)}, not an '
+                        'nn.Module')
+    return m, m
+
+
+def _flat(out):
+    if isinstance(out, (tuple, list)):
+        return [t for o in out for t in _flat(o)]
+    return [out]
+
+
+def count_flops(name: str, args, h: int, w: int) -> int:
+    """FlopCounterMode FLOPs of one image (forward, or forward + backward
+    with ``--train``) on a meta-device copy: no memory, no time."""
+    import torch
+    from veca_mm.utils.flops import measured_flops
+    model = 'veca' if name == 'released' else name
+    with torch.device('meta'):
+        module, fn = build_model(model, args, h, w)
+        module.train(args.train)
+        x = torch.empty(1, 3, h, w)
+
+        def run():
+            if args.train:
+                sum(o.float().mean() for o in _flat(fn(x))).backward()
+            else:
+                with torch.no_grad():
+                    fn(x)
+        return measured_flops(run)
+
+
+# ---------------------------------------------------------------------- #
+# Worker side: one case per process.
 def _proc_status_kib(field: str):
     try:
         with open('/proc/self/status') as f:
@@ -89,198 +190,509 @@ def _maxrss_kib() -> int:
     return r // 1024 if sys.platform == 'darwin' else r  # bytes on macOS
 
 
-def _build(model: str, args):
-    """The module and the callable to time."""
-    import torch
-    if model == 'veca':
-        from veca_mm.models.backbones.veca import VECA
-        m = VECA(arch=args.arch, core_budgets=args.budget, out_indices=-1)
-        m.init_weights()
-        return m, m
-    if model == 'vit':
-        import timm
-        m = timm.create_model(args.vit, pretrained=False,
-                              dynamic_img_size=True, num_classes=0)
-        return m, m.forward_features
-    # released (untested): DIR on sys.path, MODULE:CALLABLE(model_family=...)
-    if args.released_dir:
-        sys.path.insert(0, osp.abspath(args.released_dir))
-    mod_name, _, attr = args.released_factory.partition(':')
-    obj = importlib.import_module(mod_name)
-    for part in attr.split('.'):
-        obj = getattr(obj, part)
-    kwargs = json.loads(args.released_kwargs) if args.released_kwargs else {}
-    m = obj(model_family=args.arch, **kwargs)
-    if not isinstance(m, torch.nn.Module):
-        raise TypeError(f'{args.released_factory} returned {type(m)}, not an '
-                        'nn.Module')
-    return m, m
+def is_oom(exc: BaseException) -> bool:
+    if isinstance(exc, MemoryError):
+        return True
+    return isinstance(exc, RuntimeError) and any(
+        m in str(exc).lower() for m in OOM_MARKERS)
 
 
-def run_case(args, model: str, h: int, w: int) -> dict:
+def profile_summary(prof, cuda: bool) -> dict:
+    """Self time per op class: GEMM, attention, copy/cast, elementwise,
+    norm/softmax, other (ms and share of the total)."""
+    classes = dict(
+        gemm=('addmm', 'mm', 'bmm', 'baddbmm', 'matmul', 'linear',
+              'mkldnn_linear', '_mkl_linear', 'mkldnn_convolution',
+              'convolution', '_convolution', 'conv2d', 'einsum',
+              'mkldnn_linear_pointwise', 'mkldnn_rnn_layer'),
+        copy=('copy_', '_to_copy', 'to', 'cat', 'clone', 'contiguous',
+              '_copy_from', '_copy_from_and_resize', 'stack', 'index',
+              'constant_pad_nd', 'pad', 'expand', 'repeat', 'permute',
+              'reshape', 'view', 'transpose', 'flatten', 'unbind', 'select',
+              'slice', 'chunk', 'split', 'narrow', 'as_strided',
+              'view_as_real', 'view_as_complex', 'empty', 'empty_like',
+              'empty_strided', 'zeros', 'ones_like', 'resolve_conj'),
+        elementwise=('mul', 'mul_', 'add', 'add_', 'sub', 'div', 'silu',
+                     'silu_', 'gelu', 'tanh', 'neg', 'polar', 'cos', 'sin',
+                     'exp', 'where', 'sigmoid', 'pow', 'rsqrt', 'sqrt',
+                     'addcmul', 'fill_', 'zero_', 'mean', 'sum', 'abs',
+                     'clamp', 'rotate'),
+        norm=('layer_norm', 'native_layer_norm', 'softmax', '_softmax',
+              'group_norm', 'native_group_norm'),
+    )
+    key = 'self_device_time_total' if cuda else 'self_cpu_time_total'
+    totals = dict(gemm=0., attention=0., copy=0., elementwise=0., norm=0.,
+                  other=0.)
+    for e in prof.key_averages():
+        t = getattr(e, key)
+        name = e.key.split('::')[-1]
+        if 'scaled_dot_product' in name or 'attention' in name:
+            totals['attention'] += t
+            continue
+        for cls, names in classes.items():
+            if name in names:
+                totals[cls] += t
+                break
+        else:
+            totals['other'] += t
+    total = sum(totals.values()) or 1.
+    return {k: dict(ms=v / 1e3, share=v / total) for k, v in totals.items()}
+
+
+def sdpa_backends(prof) -> list:
+    """The kernel every ``scaled_dot_product_attention`` call of one forward
+    ran, in call order: flash / memory-efficient / cudnn / math."""
+    calls = sorted((e for e in prof.events()
+                    if e.name == 'aten::scaled_dot_product_attention'),
+                   key=lambda e: e.time_range.start)
+    out = []
+    for e in calls:
+        names, stack = set(), list(e.cpu_children)
+        while stack:
+            c = stack.pop()
+            names.add(c.name)
+            stack.extend(c.cpu_children)
+        text = ' '.join(names)
+        if 'flash_attention' in text:
+            out.append('flash (cpu kernel)' if 'for_cpu' in text else
+                       'flash')
+        elif 'efficient_attention' in text:
+            out.append('memory-efficient')
+        elif 'cudnn_attention' in text:
+            out.append('cudnn')
+        else:
+            out.append('math')
+    return out
+
+
+def summarize_backends(model: str, calls: list) -> dict:
+    """VECA: its two calls per layer (cores -> all tokens, patches -> cores)
+    separately; other models: all calls together."""
+    from collections import Counter
+    if model.startswith('veca') and calls:
+        return {'cores->all': dict(Counter(calls[0::2])),
+                'patches->cores': dict(Counter(calls[1::2]))}
+    return {'all': dict(Counter(calls))}
+
+
+def run_case(args, case: dict) -> dict:
     import torch
     if args.threads:
         torch.set_num_threads(args.threads)
+    model, (h, w) = case['model'], case['size']
+    dtype, batch = case['dtype'], case['batch']
     cuda = args.device == 'cuda'
-    batch = args.batch
-    module, fn = _build(model, args)
-    module.eval()
-    if cuda:
-        module.cuda()
-    x = torch.randn(batch, 3, h, w, device=args.device)
+    res = dict(case, device=args.device, threads=torch.get_num_threads(),
+               mode='train' if args.train else 'inference')
+    sync = torch.cuda.synchronize if cuda else (lambda: None)
+    amp = (torch.autocast(args.device, dtype=getattr(torch, DTYPES[dtype]))
+           if dtype != 'fp32' else contextlib.nullcontext())
+    try:
+        torch.manual_seed(0)
+        module, fn = build_model(model, args, h, w)
+        if hasattr(module, 'init_weights') and model.startswith('veca'):
+            module.init_weights()
+        module.train(args.train).to(args.device)
+        x = torch.randn(batch, 3, h, w, device=args.device)
+        params = [p for p in module.parameters() if p.requires_grad]
 
-    amp = (torch.autocast('cuda', dtype=torch.bfloat16) if cuda else
-           contextlib.nullcontext())
+        if args.train:
+            def step():
+                with amp:
+                    out = fn(x)
+                sum(o.float().mean() for o in _flat(out)).backward()
+                for p in params:
+                    p.grad = None
+                sync()
+        else:
+            def step():
+                with torch.inference_mode(), amp:
+                    fn(x)
+                sync()
 
-    def forward():
-        with torch.inference_mode(), amp:
-            fn(x)
+        gc.collect()
         if cuda:
-            torch.cuda.synchronize()
+            sync()
+            torch.cuda.reset_peak_memory_stats()
+            base = torch.cuda.memory_allocated()
+            step()
+            res['mem_bytes'] = torch.cuda.max_memory_allocated() - base
+            res['mem_peak_total_bytes'] = torch.cuda.max_memory_allocated()
+            res['mem_method'] = ('cuda max_memory_allocated - allocated '
+                                 'before the step')
+        elif _reset_peak_rss():
+            base = _proc_status_kib('VmRSS')
+            step()
+            res['mem_bytes'] = (_proc_status_kib('VmHWM') - base) * 1024
+            res['mem_peak_total_bytes'] = _proc_status_kib('VmHWM') * 1024
+            res['mem_method'] = 'peak RSS (VmHWM) during the step - RSS before'
+        else:
+            base = _maxrss_kib()
+            step()
+            res['mem_bytes'] = (_maxrss_kib() - base) * 1024
+            res['mem_peak_total_bytes'] = _maxrss_kib() * 1024
+            res['mem_method'] = 'ru_maxrss growth over the step (lower bound)'
+        for _ in range(args.warmup):
+            step()
+        times = []
+        for _ in range(args.repeats):
+            t0 = time.perf_counter()
+            step()
+            times.append(time.perf_counter() - t0)
+        res.update(status='ok', times_s=times,
+                   median_s=statistics.median(times),
+                   params=sum(p.numel() for p in module.parameters()))
 
-    gc.collect()
-    if cuda:
-        torch.cuda.synchronize()
-        torch.cuda.reset_peak_memory_stats()
-        base = torch.cuda.memory_allocated()
-        forward()
-        mem = torch.cuda.max_memory_allocated() - base
-        mem_how = 'cuda max_memory_allocated - allocated before forward'
-        mem_total = torch.cuda.max_memory_allocated()
-    elif _reset_peak_rss():
-        base = _proc_status_kib('VmRSS')
-        forward()
-        mem = (_proc_status_kib('VmHWM') - base) * 1024
-        mem_how = 'peak RSS (VmHWM) during forward - RSS before'
-        mem_total = _proc_status_kib('VmHWM') * 1024
-    else:
-        base = _maxrss_kib()
-        forward()
-        mem = (_maxrss_kib() - base) * 1024
-        mem_how = 'ru_maxrss growth over forward (lower bound)'
-        mem_total = _maxrss_kib() * 1024
-
-    for _ in range(args.warmup):
-        forward()
-    times = []
-    for _ in range(args.repeats):
-        t0 = time.perf_counter()
-        forward()
-        times.append(time.perf_counter() - t0)
-
-    profile = None
-    if args.profile:
-        from torch.profiler import ProfilerActivity, profile as tprofile
-        acts = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA]
-                                         if cuda else [])
-        with tprofile(activities=acts) as prof:
-            forward()
-        key = 'self_cuda_time_total' if cuda else 'self_cpu_time_total'
-        profile = prof.key_averages().table(sort_by=key,
-                                            row_limit=args.profile)
-    return dict(model=model, size=[h, w], batch=batch, device=args.device,
-                dtype='bf16-autocast' if cuda else 'fp32',
-                threads=torch.get_num_threads(), times_s=times,
-                median_s=statistics.median(times), mem_bytes=mem,
-                mem_peak_total_bytes=mem_total, mem_method=mem_how,
-                params=sum(p.numel() for p in module.parameters()),
-                profile=profile)
+        if args.profile or cuda or args.sdpa_report:
+            from torch.profiler import ProfilerActivity, profile
+            acts = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA]
+                                             if cuda else [])
+            with profile(activities=acts) as prof:
+                step()
+            res['sdpa_backends'] = summarize_backends(model,
+                                                      sdpa_backends(prof))
+            if args.profile:
+                key = 'self_cuda_time_total' if cuda else 'self_cpu_time_total'
+                res['profile'] = prof.key_averages().table(
+                    sort_by=key, row_limit=args.profile)
+                res['profile_classes'] = profile_summary(prof, cuda)
+    except BaseException as exc:  # noqa: B902 - classify, then report
+        if not is_oom(exc):
+            raise
+        peak = (torch.cuda.max_memory_allocated() if cuda else
+                (_proc_status_kib('VmHWM') or _maxrss_kib()) * 1024)
+        res.update(status='oom', error=str(exc).strip().splitlines()[0][:300],
+                   peak_bytes=peak)
+    return res
 
 
 # ---------------------------------------------------------------------- #
 # Driver side.
-def flop_counts(args, h: int, w: int) -> dict:
-    from veca_mm.models.backbones.veca import ARCH_SETTINGS
-    from veca_mm.utils.flops import VIT_ARCHS, veca_flops, vit_flops
-    v = VIT_ARCHS[args.vit]
-    return dict(
-        veca=veca_flops(ARCH_SETTINGS[args.arch], h, w, args.budget)['total'],
-        vit=vit_flops(v['embed_dims'], v['depth'], v['mlp_ratio'], h,
-                      w)['total'])
+def cpu_report() -> dict:
+    """What the CPU and this torch build offer for low precision."""
+    import torch
+    flags = set()
+    try:
+        with open('/proc/cpuinfo') as f:
+            for line in f:
+                if line.startswith('flags'):
+                    flags = set(line.split(':', 1)[1].split())
+                    break
+    except OSError:
+        pass
+    name = platform.processor() or platform.machine()
+    try:
+        with open('/proc/cpuinfo') as f:
+            for line in f:
+                if line.startswith('model name'):
+                    name = line.split(':', 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    return dict(cpu=name, features=[f for f in CPU_FEATURES if f in flags],
+                missing=[f for f in CPU_FEATURES if f not in flags],
+                torch_cpu_capability=torch.backends.cpu.get_cpu_capability(),
+                mkldnn=torch.backends.mkldnn.is_available(),
+                cores=os.cpu_count())
 
 
-def spawn_case(argv, model: str, h: int, w: int) -> dict:
-    cmd = [sys.executable, osp.abspath(__file__), *argv, '--_case', model,
-           str(h), str(w)]
-    proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                          text=True)
-    for line in proc.stdout.splitlines():
+def spawn_case(script: str, argv, case: dict, mem_limit_gb: float = 0.,
+               case_timeout: float = None, cuda: bool = False) -> dict:
+    """Run ``script ARGV --_case CASE`` in a fresh process under RLIMIT_AS
+    (CPU) and read back the result line it prints; an OOM or a timeout is a
+    result, any other failure a ``status='error'`` row."""
+    cmd = [sys.executable, osp.abspath(script), *argv, '--_case',
+           json.dumps(case)]
+    limit = int(mem_limit_gb * 2**30) if mem_limit_gb else 0
+
+    def preexec():
+        os.setsid()  # its own process group: a timeout kills all of it
+        if limit and not cuda:
+            resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+    with tempfile.TemporaryFile('w+') as out, \
+            tempfile.TemporaryFile('w+') as err:
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(cmd, stdout=out, stderr=err, text=True,
+                                preexec_fn=preexec)
+        timed_out = []
+
+        def kill():
+            timed_out.append(True)
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+        timer = (threading.Timer(case_timeout, kill)
+                 if case_timeout else None)
+        if timer:
+            timer.start()
+        # wait4: this child's own peak RSS, even when it was killed
+        _, status, usage = os.wait4(proc.pid, 0)
+        if timer:
+            timer.cancel()
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        wall = time.perf_counter() - t0
+        out.seek(0)
+        err.seek(0)
+        stdout, stderr = out.read(), err.read()
+    child_peak = usage.ru_maxrss * 1024
+    for line in stdout.splitlines():
         if line.startswith(RESULT_TAG):
-            return json.loads(line[len(RESULT_TAG):])
-    tail = '\n'.join((proc.stderr or proc.stdout).strip().splitlines()[-6:])
-    print(f'[{model} {h}x{w}] failed (exit {proc.returncode}):\n{tail}',
-          file=sys.stderr)
-    return dict(model=model, size=[h, w], error=tail or
-                f'exit {proc.returncode}')
+            res = json.loads(line[len(RESULT_TAG):])
+            if res['status'] == 'oom' and not cuda and limit:
+                res['limit_bytes'] = limit
+            return res
+    res = dict(case, peak_bytes=child_peak, wall_s=wall)
+    if timed_out:
+        res.update(status='timeout',
+                   error=f'timed out: stopped after {case_timeout:g} s')
+    elif proc.returncode == -signal.SIGKILL:
+        res.update(status='oom', error='killed by SIGKILL (the system OOM '
+                   'killer?)')
+    else:
+        tail = '\n'.join(stderr.strip().splitlines()[-8:])
+        res.update(status='error', error=tail or f'exit {proc.returncode}')
+        if any(m in stderr.lower() for m in OOM_MARKERS):
+            res['status'] = 'oom'
+    if res['status'] == 'oom' and limit and not cuda:
+        res['limit_bytes'] = limit
+    return res
 
 
-def markdown(args, results) -> str:
-    lines = [
-        '| size | patches N | model | median ms | img/s | speedup vs ViT | '
-        'FLOP ratio ViT/VECA | speedup / FLOP ratio | GFLOPs/img | '
-        'peak mem (MiB) | MiB per 1k patches |',
-        '|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|'
-    ]
-    names = dict(veca=f'VECA-{args.arch} (C={args.budget})', vit=args.vit,
-                 released=f'released VECA-{args.arch}')
-    sizes = sorted({tuple(r['size']) for r in results},
+def gib(b) -> str:
+    return f'{b / 2**30:.1f} GiB'
+
+
+def status_text(r: dict) -> str:
+    if r['status'] == 'oom':
+        if not r.get('limit_bytes'):  # CUDA, or no RLIMIT_AS
+            return f'out of memory at {gib(r.get("peak_bytes", 0))}'
+        peak = (f'; peak RSS {gib(r["peak_bytes"])}'
+                if r.get('peak_bytes') else '')
+        return (f'out of memory at {gib(r["limit_bytes"])} (address-space '
+                f'limit{peak})')
+    if r['status'] == 'skipped':
+        return r['reason']
+    if r['status'] == 'timeout':
+        return r['error']
+    return 'error'
+
+
+def aggregate(runs: list) -> list:
+    """One row per (model, size, dtype, batch): the median over rounds of
+    each round's median; OOM/timeout/error if any round had one."""
+    groups = {}
+    for r in runs:
+        key = (r['model'], tuple(r['size']), r['dtype'], r['batch'])
+        groups.setdefault(key, []).append(r)
+    rows = []
+    for key, rs in groups.items():
+        bad = [r for r in rs if r['status'] != 'ok']
+        if bad:
+            rows.append(dict(bad[0], rounds=len(rs)))
+            continue
+        meds = [r['median_s'] for r in rs]
+        row = dict(rs[0], rounds=len(rs), round_medians_s=meds,
+                   median_s=statistics.median(meds),
+                   mem_bytes=max(r['mem_bytes'] for r in rs))
+        row.pop('times_s', None)
+        rows.append(row)
+    return rows
+
+
+def extrapolate(rows: list, flops: dict, target: dict) -> dict:
+    """An anchor case not run at a large size: its time by the FLOP ratio
+    from its largest measured size, its memory by the growth exponent
+    between its two largest (clamped to [1, 2] in the patch count)."""
+    model, size = target['model'], tuple(target['size'])
+    same = sorted((r for r in rows if r['model'] == model
+                   and r['dtype'] == target['dtype']
+                   and r['batch'] == target['batch']
+                   and tuple(r['size']) != size),
+                  key=lambda r: r['size'][0] * r['size'][1])
+    oom = [r for r in same if r['status'] == 'oom']
+    if oom:
+        s = oom[0]['size']
+        return dict(target, status='skipped', reason='skipped: out of memory '
+                    f'already at {s[0]}x{s[1]}')
+    ok = [r for r in same if r['status'] == 'ok']
+    if not ok:
+        return dict(target, status='skipped',
+                    reason='skipped: nothing smaller measured to extrapolate '
+                    'from')
+    last = ok[-1]
+    n = lambda r: r['size'][0] * r['size'][1]  # noqa: E731
+    t = last['median_s'] * flops[(model, size)] / flops[(model, tuple(
+        last['size']))]
+    p = 1.0
+    if len(ok) > 1 and ok[-2]['mem_bytes'] > 0 and last['mem_bytes'] > 0:
+        p = math.log(last['mem_bytes'] / ok[-2]['mem_bytes']) / math.log(
+            n(last) / n(ok[-2]))
+        p = min(max(p, 1.0), 2.0)
+    mem = last['mem_bytes'] * (size[0] * size[1] / n(last))**p
+    return dict(target, status='skipped', predicted_s=t, predicted_mem=mem,
+                reason=f'skipped: would need ~{gib(mem)} / ~{t:,.0f} s '
+                f'(extrapolated from {last["size"][0]}x{last["size"][1]})')
+
+
+def model_label(args, model: str) -> str:
+    return dict(veca=f'VECA-{args.arch} (C={args.budget})',
+                **{'veca-cp': f'VECA-{args.arch} (C={args.budget}), with_cp',
+                   'released': f'released VECA-{args.arch}',
+                   'vit': f'{args.vit} (dense)',
+                   'vitdet': f'{args.vitdet} (windowed)'})[model]
+
+
+def markdown(args, rows: list, flops: dict, dtype: str, batch: int) -> str:
+    anchors = [a for a in ANCHORS if a in args.models]
+    short = dict(vit='dense', vitdet='windowed')
+    head = '| size | patches N | model | median ms | img/s | GFLOPs/img |'
+    for a in anchors:
+        head += (f' speedup vs {short[a]} | FLOP ratio {short[a]}/model | '
+                 'speedup / FLOP ratio |')
+    head += ' peak mem (MiB) |'
+    lines = [head, '|' + '---|' * 3 + '---:|' * (head.count('|') - 4)]
+    sel = [r for r in rows if r['dtype'] == dtype and r['batch'] == batch]
+    sizes = sorted({tuple(r['size']) for r in sel},
                    key=lambda s: (s[0] * s[1], s))
     for size in sizes:
-        rows = {r['model']: r for r in results if tuple(r['size']) == size}
-        fl = flop_counts(args, *size)
+        by = {r['model']: r for r in sel if tuple(r['size']) == size}
         n = -(-size[0] // 16) * -(-size[1] // 16)
-        vit_t = rows.get('vit', {}).get('median_s')
-        for model in MODELS:
-            if model not in rows:
+        for model in MODEL_ORDER:
+            if model not in by:
                 continue
-            r = rows[model]
-            head = f'| {size[0]}x{size[1]} | {n} | {names[model]} '
-            if 'error' in r:
-                lines.append(head + '| error |' + ' |' * 7)
+            r = by[model]
+            fl = flops.get((model if model != 'released' else 'veca', size))
+            cells = [f'{size[0]}x{size[1]}', str(n), model_label(args, model)]
+            if r['status'] != 'ok':
+                cells += [status_text(r), '', f'{fl / 1e9:,.1f}' if fl else '']
+                cells += [''] * (3 * len(anchors) + 1)
+                lines.append('| ' + ' | '.join(cells) + ' |')
                 continue
             t = r['median_s']
-            gfl = fl['vit' if model == 'vit' else 'veca']
-            ratio = fl['vit'] / fl['veca']
-            if model == 'vit':
-                sp, rat, eff = '1.00', '1.00', '-'
-            elif vit_t:
-                sp, rat = f'{vit_t / t:.2f}', f'{ratio:.2f}'
-                eff = f'{vit_t / t / ratio:.2f}'
-            else:
-                sp, rat, eff = '-', f'{ratio:.2f}', '-'
-            mib = r['mem_bytes'] / 2**20
-            lines.append(
-                head + f'| {t * 1e3:,.1f} | {r["batch"] / t:.2f} | {sp} | '
-                f'{rat} | {eff} | {gfl / 1e9:,.1f} | {mib:,.1f} | '
-                f'{mib / n * 1000 / r["batch"]:.1f} |')
+            cells += [f'{t * 1e3:,.1f}', f'{batch / t:.2f}',
+                      f'{fl / 1e9:,.1f}' if fl else '']
+            for a in anchors:
+                ar = by.get(a)
+                afl = flops.get((a, size))
+                if ar is None or ar['status'] != 'ok':
+                    sp = '-'
+                    if ar is not None and afl and fl:
+                        sp = '- (anchor ' + ('OOM' if ar['status'] == 'oom'
+                                             else ar['status']) + ')'
+                    cells += [sp, f'{afl / fl:.2f}' if afl and fl else '-',
+                              '-']
+                    continue
+                speed = ar['median_s'] / t
+                if r.get('round_medians_s') and len(r['round_medians_s']) > 1:
+                    per = [x / y for x, y in zip(ar['round_medians_s'],
+                                                 r['round_medians_s'])]
+                    sp = f'{speed:.2f} ({min(per):.2f}-{max(per):.2f})'
+                else:
+                    sp = f'{speed:.2f}'
+                if r.get('bf16_slower') or ar.get('bf16_slower'):
+                    sp += ' (no claim: low precision slower than fp32)'
+                ratio = afl / fl if afl and fl else None
+                cells += [sp, f'{ratio:.2f}' if ratio else '-',
+                          f'{speed / ratio:.2f}' if ratio else '-']
+            cells.append(f'{r["mem_bytes"] / 2**20:,.0f}')
+            lines.append('| ' + ' | '.join(cells) + ' |')
     return '\n'.join(lines)
+
+
+def low_precision_check(args, rows: list) -> list:
+    """Compare every low-precision row with the fp32 one of the same case;
+    mark the rows where it is slower (no speedup is claimed there)."""
+    notes = []
+    lows = [d for d in args.dtype if d != 'fp32']
+    if not lows:
+        return notes
+    if 'fp32' not in args.dtype:
+        return [f'fp32 was not measured in this run, so it is unchecked '
+                f'whether {"/".join(lows)} pays off here: run with --dtype '
+                f'fp32 {" ".join(lows)}.']
+    ok = {(r['model'], tuple(r['size']), r['dtype'], r['batch']): r
+          for r in rows if r['status'] == 'ok'}
+    lines = ['| size | model | batch | fp32 ms | ' + ' | '.join(
+        f'{d} ms | fp32/{d}' for d in lows) + ' |',
+        '|---|---|---:|---:|' + '---:|---:|' * len(lows)]
+    for (model, size, dtype, batch), r in sorted(ok.items(), key=lambda kv: (
+            kv[0][1][0] * kv[0][1][1], kv[0][0], kv[0][3])):
+        if dtype != 'fp32':
+            continue
+        cells = [f'{size[0]}x{size[1]}', model_label(args, model), str(batch),
+                 f'{r["median_s"] * 1e3:,.1f}']
+        for d in lows:
+            lr = ok.get((model, size, d, batch))
+            if lr is None:
+                cells += ['-', '-']
+                continue
+            gain = r['median_s'] / lr['median_s']
+            cells += [f'{lr["median_s"] * 1e3:,.1f}', f'{gain:.2f}']
+            if gain < 1:
+                lr['bf16_slower'] = True
+                notes.append(
+                    f'{d} is SLOWER than fp32 for {model_label(args, model)} '
+                    f'at {size[0]}x{size[1]} ({lr["median_s"] * 1e3:,.1f} '
+                    f'ms vs {r["median_s"] * 1e3:,.1f} ms): no {d} speedup '
+                    'is claimed '
+                    'there; this CPU/torch build does not accelerate it.')
+        lines.append('| ' + ' | '.join(cells) + ' |')
+    return ['\n'.join(lines)] + notes
 
 
 def parse_args(argv=None):
     from veca_mm.models.backbones.veca import ARCH_SETTINGS
     from veca_mm.utils.flops import VECA_TO_VIT, VIT_ARCHS
     p = argparse.ArgumentParser(
-        description='Median forward time and peak memory of VECA vs a dense '
-        'ViT/16 (see the module docstring for what is measured).')
+        description='Time and peak memory of VECA vs a dense and a windowed '
+        'ViT (see the module docstring for what is measured).')
     p.add_argument('--arch', default='base', choices=sorted(ARCH_SETTINGS))
-    p.add_argument('--budget', type=int, default=64, help='core budget C')
+    p.add_argument('--budget', type=int, default=64,
+                   help='core budget C (a multiple of --core-chunk)')
+    p.add_argument('--core-chunk', type=int, default=8,
+                   help="VECA's core_chunk (the budget granularity)")
     p.add_argument('--vit', default=None, choices=sorted(VIT_ARCHS),
                    help='timm dense ViT (default: same width as --arch)')
-    p.add_argument('--sizes', type=int, nargs='+', default=[512, 1024],
-                   help='square input sizes')
+    p.add_argument('--vitdet', default=None,
+                   choices=sorted(set(VECA_TO_VITDET.values())),
+                   help='timm SAM encoder used as the windowed ViT (default: '
+                   'same width as --arch; none for small/splus)')
+    p.add_argument('--models', nargs='+', default=None,
+                   choices=['veca', 'vit', 'vitdet'],
+                   help='default: veca, vit and (where --arch has one) '
+                   'vitdet; --train adds veca-cp')
+    p.add_argument('--sizes', type=parse_size, nargs='+',
+                   default=[(512, 512), (1024, 1024)],
+                   help='input sizes, N or HxW (e.g. 1024x2048)')
     p.add_argument('--with-2048', action='store_true',
-                   help='also run 2048x2048 (slow and memory-hungry for the '
-                   'dense ViT)')
-    p.add_argument('--repeats', type=int, default=5)
+                   help='also run 2048x2048')
+    p.add_argument('--with-4096', action='store_true',
+                   help='also run 4096x4096 (VECA measured; the anchors '
+                   'extrapolated unless --measure-large-anchors)')
+    p.add_argument('--measure-large-anchors', action='store_true',
+                   help='run the anchors above 2048x2048 too')
+    p.add_argument('--dtype', nargs='+', default=['fp32'],
+                   choices=sorted(DTYPES),
+                   help='non-fp32 runs under torch.autocast; give fp32 too '
+                   'to check that the low precision pays off')
+    p.add_argument('--batch-size', type=int, nargs='+', default=[1])
+    p.add_argument('--train', action='store_true',
+                   help='time forward + backward in train mode')
+    p.add_argument('--rounds', type=int, default=1,
+                   help='interleaved repetitions of the whole case list; '
+                   'the table shows the median over rounds')
+    p.add_argument('--repeats', type=int, default=3,
+                   help='timed steps per case process')
     p.add_argument('--warmup', type=int, default=1,
-                   help='untimed forwards after the (untimed) memory one')
+                   help='untimed steps after the (untimed) memory one')
     p.add_argument('--threads', type=int, default=None,
                    help='torch.set_num_threads in every case')
     p.add_argument('--device', default='cpu', choices=['cpu', 'cuda'])
-    p.add_argument('--batch', type=int, default=None,
-                   help='default 1 on CPU, 8 on CUDA')
-    p.add_argument('--models', nargs='+', default=['veca', 'vit'],
-                   choices=['veca', 'vit'], help='which of the two to run')
+    p.add_argument('--mem-limit-gb', type=float, default=12.,
+                   help='RLIMIT_AS of every CPU case process (0: none)')
+    p.add_argument('--case-timeout', type=float, default=None,
+                   help='seconds after which a case is stopped and reported '
+                   'as timed out')
     p.add_argument('--released-factory', default=None,
                    metavar='MODULE:CALLABLE',
                    help='UNTESTED: time the released model too; called as '
@@ -290,23 +702,51 @@ def parse_args(argv=None):
     p.add_argument('--released-kwargs', default=None, metavar='JSON',
                    help='extra keyword arguments for the factory, as JSON')
     p.add_argument('--profile', type=int, default=0, metavar='ROWS',
-                   help='also print the top ROWS ops (torch.profiler, self '
-                   'time) of one extra forward per case')
+                   help='also profile one extra step per case: the top ROWS '
+                   'ops (self time) and the share of each op class')
+    p.add_argument('--sdpa-report', action='store_true',
+                   help='name the SDPA kernel of every attention call (always '
+                   'on with --device cuda)')
     p.add_argument('--out', default=None, help='save the results as JSON')
-    p.add_argument('--_case', nargs=3, default=None, help=argparse.SUPPRESS)
+    p.add_argument('--_case', default=None, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
-    bank = ARCH_SETTINGS[args.arch]['num_cores']
-    if args.budget < 8 or args.budget % 8 or args.budget > bank:
-        p.error(f'--budget {args.budget}: use a multiple of 8 in [8, {bank}]')
+    # The model's own check of the budget (multiple of its core_chunk, at
+    # most its bank), on the meta device: no weights are made.
+    import torch
+    from veca_mm.models.backbones.veca import VECA
+    try:
+        with torch.device('meta'):
+            VECA(arch=args.arch, core_chunk=args.core_chunk,
+                 core_budgets=args.budget)
+    except ValueError as e:
+        p.error(f'--budget {args.budget} / --core-chunk {args.core_chunk}: '
+                f'{e}')
     if args.released_factory and ':' not in args.released_factory:
         p.error('--released-factory must look like MODULE:CALLABLE')
-    if args.repeats < 1 or args.warmup < 0:
-        p.error('--repeats must be >= 1 and --warmup >= 0')
+    if args.repeats < 1 or args.warmup < 0 or args.rounds < 1:
+        p.error('--repeats and --rounds must be >= 1 and --warmup >= 0')
+    if min(args.batch_size) < 1:
+        p.error('--batch-size must be >= 1')
     args.vit = args.vit or VECA_TO_VIT[args.arch]
-    if args.batch is None:
-        args.batch = 8 if args.device == 'cuda' else 1
-    if args.with_2048 and 2048 not in args.sizes:
-        args.sizes = args.sizes + [2048]
+    args.vitdet = args.vitdet or VECA_TO_VITDET.get(args.arch)
+    if args.models is None:
+        args.models = ['veca', 'vit'] + (['vitdet'] if args.vitdet else [])
+    elif 'vitdet' in args.models and not args.vitdet:
+        p.error(f'--models vitdet: no windowed ViT of the width of '
+                f'VECA-{args.arch} is known; give --vitdet')
+    if args.train and 'veca' in args.models:
+        args.models.insert(args.models.index('veca') + 1, 'veca-cp')
+    if args.released_factory:
+        args.models.append('released')
+    for flag, s in (('with_2048', 2048), ('with_4096', 4096)):
+        if getattr(args, flag) and (s, s) not in args.sizes:
+            args.sizes.append((s, s))
+    if args.device == 'cuda' and '_case' in vars(args) and not args._case:
+        if not torch.cuda.is_available():
+            p.exit(2, '--device cuda: this torch build sees no CUDA device '
+                   f'(torch {torch.__version__}, torch.version.cuda='
+                   f'{torch.version.cuda}); run on a machine with a GPU or '
+                   'drop --device cuda.\n')
     return args
 
 
@@ -314,49 +754,103 @@ def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parse_args(argv)
     if args._case:  # worker
-        model, h, w = args._case[0], int(args._case[1]), int(args._case[2])
-        print(RESULT_TAG + json.dumps(run_case(args, model, h, w)),
-              flush=True)
-        return
-    if args.device == 'cuda':
-        import torch
-        if not torch.cuda.is_available():
-            sys.exit('--device cuda: no CUDA device is available')
-    models = list(args.models) + (['released'] if args.released_factory
-                                  else [])
-    load0 = os.getloadavg() if hasattr(os, 'getloadavg') else None
-    results = []
-    for s in args.sizes:
-        for model in models:
-            r = spawn_case(argv, model, s, s)
-            results.append(r)
-            if r.get('profile'):
-                print(f'\n## profile: {model} {s}x{s}\n{r["profile"]}')
-            if 'error' not in r:
-                print(f'  {model:8s} {s}x{s}: median '
-                      f'{r["median_s"] * 1e3:,.1f} ms', file=sys.stderr)
-    load1 = os.getloadavg() if hasattr(os, 'getloadavg') else None
+        res = run_case(args, json.loads(args._case))
+        print(RESULT_TAG + json.dumps(res), flush=True)
+        return 0
     import torch
-    ok = [r for r in results if 'error' not in r]
+    cases, skipped = [], []
+    for r in range(args.rounds):
+        for (h, w) in args.sizes:
+            for dtype in args.dtype:
+                for batch in args.batch_size:
+                    for model in args.models:
+                        case = dict(model=model, size=[h, w], dtype=dtype,
+                                    batch=batch, round=r)
+                        if (model in ANCHORS and h * w // 256 > LARGE_PATCHES
+                                and not args.measure_large_anchors):
+                            if r == 0:
+                                skipped.append(case)
+                            continue
+                        cases.append(case)
+    flops = {}
+    for model in args.models:
+        for (h, w) in args.sizes:
+            name = 'veca' if model == 'released' else model
+            if (name, (h, w)) not in flops:
+                flops[(name, (h, w))] = count_flops(name, args, h, w)
+    load0 = os.getloadavg()
+    runs = []
+    for i, case in enumerate(cases):
+        r = spawn_case(__file__, argv, case, args.mem_limit_gb,
+                       args.case_timeout, args.device == 'cuda')
+        runs.append(r)
+        h, w = case['size']
+        msg = (f'{r["median_s"] * 1e3:,.1f} ms' if r['status'] == 'ok' else
+               status_text(r))
+        print(f'  [{i + 1}/{len(cases)}] round {case["round"]} '
+              f'{case["model"]} {h}x{w} {case["dtype"]} B={case["batch"]}: '
+              f'{msg}', file=sys.stderr, flush=True)
+        if r['status'] == 'error':
+            print(r['error'], file=sys.stderr)
+        if r.get('profile') and case['round'] == 0:
+            print(f'\n## profile: {case["model"]} {h}x{w} {case["dtype"]}\n'
+                  f'{r["profile"]}\nop classes (self time): ' + ', '.join(
+                      f'{k} {v["share"]:.0%}'
+                      for k, v in r['profile_classes'].items()))
+    load1 = os.getloadavg()
+    rows = aggregate(runs)
+    rows += [extrapolate(rows, flops, c) for c in skipped]
+    notes = low_precision_check(args, rows)
+
     dev = (torch.cuda.get_device_name() if args.device == 'cuda' else
-           (platform.processor() or platform.machine()))
-    print(f'\n# {args.device} ({dev}), '
-          f'{ok[0]["dtype"] if ok else "?"}, batch {args.batch}, '
-          f'threads {ok[0]["threads"] if ok else "?"}, torch '
-          f'{torch.__version__}; median of {args.repeats} after '
-          f'{args.warmup + 1} warm-up; load avg {load0} -> {load1}\n')
-    print(markdown(args, results))
+           cpu_report()['cpu'])
+    cpu = cpu_report()
+    print(f'\n# {args.device} ({dev}), {"train: forward + backward" if args.train else "inference forward"}, '
+          f'threads {rows[0].get("threads", "?") if rows else "?"}, torch '
+          f'{torch.__version__}; per case: median of {args.repeats} after '
+          f'{args.warmup + 1} warm-up; {args.rounds} interleaved round(s), '
+          f'median over rounds (per-round range in brackets); load avg '
+          f'{load0[0]:.2f} -> {load1[0]:.2f}')
+    print(f'# CPU features: {" ".join(cpu["features"]) or "none"} '
+          f'(not found: {" ".join(cpu["missing"]) or "-"}); torch CPU '
+          f'capability {cpu["torch_cpu_capability"]}')
+    for dtype in args.dtype:
+        for batch in args.batch_size:
+            print(f'\n## {dtype}{" (autocast)" if dtype != "fp32" else ""}, '
+                  f'batch {batch}\n')
+            print(markdown(args, rows, flops, dtype, batch))
+    if notes:
+        print('\n## low precision vs fp32\n')
+        print('\n'.join(notes))
+    backends = [r for r in rows if r.get('sdpa_backends')]
+    if backends:
+        print('\n## SDPA kernel per attention call\n')
+        for r in backends:
+            print(f'- {model_label(args, r["model"])} {r["size"][0]}x'
+                  f'{r["size"][1]} {r["dtype"]} B={r["batch"]}: '
+                  f'{json.dumps(r["sdpa_backends"])}')
+    ok = [r for r in rows if r['status'] == 'ok']
     if ok:
-        print(f'\npeak mem = {ok[0]["mem_method"]}. FLOP ratio = ViT / VECA '
-              'FLOPs (veca_mm.utils.flops); speedup = ViT / VECA median time.')
+        print(f'\npeak mem = {ok[0]["mem_method"]}. FLOPs: FlopCounterMode '
+              'on meta copies (matmul, conv, attention). speedup = anchor '
+              'time / model time.')
     if args.out:
         meta = {k: v for k, v in vars(args).items() if k != '_case'}
         with open(args.out, 'w') as f:
             json.dump(dict(args=meta, torch=torch.__version__, device=dev,
-                           loadavg=[load0, load1], results=results), f,
-                      indent=1)
+                           cpu=cpu, loadavg=[load0, load1],
+                           flops={f'{m} {s[0]}x{s[1]}': v
+                                  for (m, s), v in flops.items()},
+                           results=rows, runs=runs), f, indent=1)
         print(f'saved {args.out}')
+    failed = [r for r in runs if r['status'] == 'error']
+    if failed:
+        print(f'{len(failed)} case(s) FAILED (not out of memory): ' + ', '.join(
+            f'{r["model"]} {r["size"][0]}x{r["size"][1]} {r["dtype"]}'
+            for r in failed), file=sys.stderr)
+        return 1
+    return 0
 
 
 if __name__ == '__main__':
-    main()
+    sys.exit(main())

@@ -8,6 +8,14 @@ into the work dir.
 
     python tools/analysis_tools/budget_sweep.py CONFIG CHECKPOINT \
         [--budgets 8 16 32 64] [--stage-budgets 64,32,16,8 ...]
+
+Several finished sweeps (e.g. one linear probe per task) on one plot, the
+paper's Fig. 5(a) view, without running anything (``budget_sweep_runs.{csv,
+png}``; the curves are each run's metric and, to share one axis, its
+fraction of the full-bank value, inverted for lower-is-better metrics):
+
+    python tools/analysis_tools/budget_sweep.py --runs A/budget_sweep.json \
+        B/budget_sweep.json [--labels ADE20K NYUv2] [--work-dir DIR]
 """
 import argparse
 import csv
@@ -28,13 +36,20 @@ from mmengine.runner import Runner  # noqa: E402
 
 import veca_mm  # noqa: E402,F401
 
-PRIMARY = ('mIoU', 'rmse', 'coco/segm_mAP', 'coco/bbox_mAP', 'abs_rel')
+# panoptic PQ before COCO mAP: Mask2Former panoptic configs report both
+PRIMARY = ('mIoU', 'rmse', 'coco_panoptic/PQ', 'coco/segm_mAP',
+           'coco/bbox_mAP', 'abs_rel')
 
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument('config')
-    p.add_argument('checkpoint')
+    p.add_argument('config', nargs='?')
+    p.add_argument('checkpoint', nargs='?')
+    p.add_argument('--runs', nargs='+', default=None, metavar='JSON',
+                   help='plot these budget_sweep.json files together '
+                   '(no CONFIG/CHECKPOINT then)')
+    p.add_argument('--labels', nargs='+', default=None,
+                   help='one legend label per --runs file')
     p.add_argument('--budgets', type=int, nargs='*', default=None,
                    help='uniform budgets (default: every chunk multiple)')
     p.add_argument('--stage-budgets', nargs='*', default=[],
@@ -46,7 +61,17 @@ def parse_args(argv=None):
     p.add_argument('--repeats', type=int, default=3,
                    help='timed repeats per budget')
     p.add_argument('--cfg-options', nargs='+', action=DictAction)
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    if args.runs is None and (args.config is None or args.checkpoint is None):
+        p.error('give CONFIG and CHECKPOINT to sweep, or --runs JSON ... to '
+                'plot finished sweeps together')
+    if args.runs is not None and args.config is not None:
+        p.error('--runs plots finished sweeps; do not give CONFIG/CHECKPOINT '
+                'with it')
+    if args.labels is not None and (args.runs is None
+                                    or len(args.labels) != len(args.runs)):
+        p.error('--labels needs --runs and one label per run')
+    return args
 
 
 def budget_list(args, backbone_cfg):
@@ -92,6 +117,28 @@ def time_model(runner, repeats):
         inputs.shape[-2:])
 
 
+def evaluate_schedule(cfg, checkpoint, budgets, work_dir, repeats):
+    """One schedule through the config's own test loop, plus its timing
+    (shared with ``choose_budget.py``)."""
+    run_cfg = cfg.copy()
+    run_cfg.model.backbone.core_budgets = budgets if len(
+        budgets) > 1 else budgets[0]
+    run_cfg.load_from = checkpoint
+    run_cfg.work_dir = osp.join(work_dir, 'runs')
+    run_cfg.log_level = 'WARNING'
+    run_cfg.default_hooks = run_cfg.get('default_hooks', {})
+    run_cfg.default_hooks.pop('visualization', None)
+    runner = Runner.from_cfg(run_cfg)
+    metrics = runner.test()
+    timing, size = time_model(runner, repeats)
+    row = dict(budgets=list(budgets), input_hw=list(size),
+               backbone_ms=timing['backbone'] * 1e3,
+               model_ms=timing['model'] * 1e3)
+    row.update({k: float(v) for k, v in metrics.items()
+                if isinstance(v, numbers.Real)})
+    return row
+
+
 def plot(rows, metric, path):
     import matplotlib
     matplotlib.use('Agg')
@@ -120,8 +167,78 @@ def plot(rows, metric, path):
     plt.close(fig)
 
 
+# Metrics where smaller is better (depth errors): their retention is
+# full-bank value / value, so every curve reads "higher is better".
+LOWER_IS_BETTER = ('rmse', 'abs_rel', 'sq_rel', 'rmse_log', 'log10',
+                   'silog')
+
+
+def load_run(path, metric=None):
+    """(metric name, [(C, value)]) of a finished sweep's JSON, uniform
+    budgets only, sorted by C."""
+    with open(path) as f:
+        data = json.load(f)
+    if not isinstance(data, dict) or 'rows' not in data:
+        raise SystemExit(f'{path}: not a budget_sweep.json (no "rows")')
+    metric = metric or data.get('metric')
+    points = sorted((r['budgets'][0], float(r[metric])) for r in data['rows']
+                    if len(r['budgets']) == 1 and metric in r)
+    if not points:
+        raise SystemExit(f'{path}: no uniform-budget row has {metric!r}; '
+                         'pick another with --metric')
+    return metric, points
+
+
+def plot_runs(paths, labels=None, work_dir='.', metric=None):
+    """Fig. 5(a): every run's metric vs C, and its retention of the
+    full-bank value, on one figure; also a long-form CSV."""
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+
+    labels = labels or [osp.basename(osp.dirname(osp.abspath(p))) or p
+                        for p in paths]
+    os.makedirs(work_dir, exist_ok=True)
+    table = []
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    for path, label in zip(paths, labels):
+        name, points = load_run(path, metric)
+        budgets = [c for c, _ in points]
+        values = [v for _, v in points]
+        full = values[-1]
+        lower = name.split('/')[-1] in LOWER_IS_BETTER
+        keep = [100. * (full / v if lower else v / full) if v and full
+                else float('nan') for v in values]
+        for c, v, k in zip(budgets, values, keep):
+            table.append(dict(run=label, metric=name, budget=c, value=v,
+                              retention_pct=k))
+        axes[0].plot(budgets, values, 'o-', label=f'{label} ({name})')
+        axes[1].plot(budgets, keep, 'o-', label=label)
+    axes[0].set_ylabel('metric')
+    axes[1].set_ylabel('% of the full-bank value (errors inverted)')
+    for ax in axes:
+        ax.set_xlabel('core budget C')
+        ax.grid(alpha=.3)
+        ax.legend(fontsize=7)
+    fig.suptitle('metric vs core budget, one curve per run')
+    fig.tight_layout()
+    png = osp.join(work_dir, 'budget_sweep_runs.png')
+    fig.savefig(png, dpi=100)
+    plt.close(fig)
+    with open(osp.join(work_dir, 'budget_sweep_runs.csv'), 'w',
+              newline='') as f:
+        w = csv.DictWriter(f, fieldnames=list(table[0]))
+        w.writeheader()
+        w.writerows(table)
+    print(f'wrote {work_dir}/budget_sweep_runs.{{csv,png}}')
+    return table
+
+
 def main(argv=None):
     args = parse_args(argv)
+    if args.runs is not None:
+        return plot_runs(args.runs, args.labels, args.work_dir or '.',
+                         args.metric)
     cfg = Config.fromfile(args.config)
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
@@ -138,22 +255,8 @@ def main(argv=None):
     for i, budgets in enumerate(schedules):
         print(f'[{i + 1}/{len(schedules)}] core budgets {budgets}',
               flush=True)
-        run_cfg = cfg.copy()
-        run_cfg.model.backbone.core_budgets = budgets if len(
-            budgets) > 1 else budgets[0]
-        run_cfg.load_from = args.checkpoint
-        run_cfg.work_dir = osp.join(work_dir, 'runs')
-        run_cfg.log_level = 'WARNING'
-        run_cfg.default_hooks = run_cfg.get('default_hooks', {})
-        run_cfg.default_hooks.pop('visualization', None)
-        runner = Runner.from_cfg(run_cfg)
-        metrics = runner.test()
-        timing, size = time_model(runner, args.repeats)
-        row = dict(budgets=list(budgets), input_hw=list(size),
-                   backbone_ms=timing['backbone'] * 1e3,
-                   model_ms=timing['model'] * 1e3)
-        row.update({k: float(v) for k, v in metrics.items()
-                    if isinstance(v, numbers.Real)})
+        row = evaluate_schedule(cfg, args.checkpoint, budgets, work_dir,
+                                args.repeats)
         rows.append(row)
         print('   ' + ', '.join(f'{k}={v:.4g}' if isinstance(v, float) else
                                 f'{k}={v}' for k, v in row.items()),

@@ -22,6 +22,8 @@ sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), '..', '..')))
 from veca_mm.utils.flops import (VECA_TO_VIT, VIT_ARCHS,  # noqa: E402
                                  veca_flops, vit_flops)
 
+DEFAULT_BUDGETS = (8, 16, 32, 64)
+
 
 def parse_size(text: str) -> Tuple[int, int]:
     """``512`` -> (512, 512); ``512x1024`` -> (512, 1024) as H x W."""
@@ -99,18 +101,32 @@ def config_table(args):
     sizes = args.sizes or [config_test_size(cfg)]
     with torch.device('meta'):
         model = MODELS.build(cfg.model).eval()
-    bank = model.backbone.num_cores
-    budgets = [b for b in args.budgets if b <= bank] or [bank]
+    if not hasattr(model.backbone, 'set_core_budgets'):  # e.g. an anchor
+        budgets = [None]
+    elif args.budgets:  # the model's own check: multiples of its core_chunk
+        budgets = args.budgets
+        for b in budgets:
+            try:
+                model.backbone.set_core_budgets(b)
+            except ValueError as e:
+                raise SystemExit(f'--budgets {b}: {e}')
+    else:  # the default budgets this backbone's bank and chunk allow
+        bb = model.backbone
+        budgets = [b for b in DEFAULT_BUDGETS
+                   if b <= bb.num_cores and b % bb.core_chunk == 0] or [
+                       bb.num_cores]
     print(f'# {args.config}: whole-model GFLOPs, batch 1 '
           '(FlopCounterMode: matmul, conv, attention)\n')
-    print('| size | ' + ' | '.join(f'C={b}' for b in budgets) + ' |')
+    print('| size | ' + ' | '.join(f'C={b}' if b else 'GFLOPs'
+                                    for b in budgets) + ' |')
     print('|---|' + '---:|' * len(budgets))
     rows = {}
     for h, w in sizes:
         x = torch.empty(1, 3, h, w, device='meta')
         cells = []
         for b in budgets:
-            model.backbone.set_core_budgets(b)
+            if b is not None:
+                model.backbone.set_core_budgets(b)
             with torch.no_grad():
                 flops = measured_flops(lambda: model(x, mode='tensor'))
             rows[(h, w, b)] = flops
@@ -123,8 +139,13 @@ def main(argv=None):
     from veca_mm.models.backbones.veca import ARCH_SETTINGS
     p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     p.add_argument('--arch', default='base', choices=sorted(ARCH_SETTINGS))
-    p.add_argument('--budgets', type=int, nargs='+', default=[8, 16, 32, 64],
-                   help='core budgets C (multiples of 8, at most 64)')
+    p.add_argument('--budgets', type=int, nargs='+', default=None,
+                   help='core budgets C: multiples of the model\'s '
+                   'core_chunk, at most its bank (default: '
+                   f'{" ".join(map(str, DEFAULT_BUDGETS))}, those allowed)')
+    p.add_argument('--core-chunk', type=int, default=None,
+                   help="VECA's core_chunk for the formula table (default: "
+                   "VECA's default)")
     p.add_argument('--sizes', type=parse_size, nargs='+',
                    default=None,
                    help='input sizes, N or HxW (padded up to 16; default '
@@ -142,9 +163,23 @@ def main(argv=None):
         return config_table(args)
     args.sizes = args.sizes or [(512, 512), (1024, 1024), (2048, 2048)]
     bank = ARCH_SETTINGS[args.arch]['num_cores']
+    # The model's own budget check (multiple of its core_chunk, at most its
+    # bank), on the meta device: no weights are made.
+    import torch
+    from veca_mm.models.backbones.veca import VECA
+    kw = {} if args.core_chunk is None else dict(core_chunk=args.core_chunk)
+    try:
+        with torch.device('meta'):
+            model = VECA(arch=args.arch, **kw)
+    except ValueError as e:
+        p.error(f'--core-chunk {args.core_chunk}: {e}')
+    args.budgets = args.budgets or [
+        b for b in DEFAULT_BUDGETS if b % model.core_chunk == 0] or [bank]
     for c in args.budgets:
-        if c < 8 or c % 8 or c > bank:
-            p.error(f'budget {c} is not a multiple of 8 in [8, {bank}]')
+        try:
+            model.set_core_budgets(c)
+        except ValueError as e:
+            p.error(f'--budgets {c}: {e}')
     vit = args.vit or VECA_TO_VIT[args.arch]
     print(f'# VECA-{args.arch} vs {vit}: per-image FLOPs of the backbone '
           '(1 multiply-add = 2 FLOPs; conv + Linear + QK^T + AV, '

@@ -6,7 +6,15 @@ Fine-tunes the same small model on the mini segmentation set twice,
 (``train_core_budgets``), then sweeps both over every budget with
 ``budget_sweep.py`` and writes a table (markdown + JSON) and a plot.
 
-    python tools/analysis_tools/nested_study.py [--iters 600] [--work-dir DIR]
+``--task hard`` runs it on the harder set of
+``make_mini_ade20k_hard.py`` (26 classes, small/thin objects, scene-dependent
+classes, ~576 patch tokens per test image), where the plain set is too easy
+to tell the two apart. A variant whose work dir already holds a trained run
+is retrained (the run is announced) unless ``--reuse`` is given; a reused run
+must have been trained with the same config and iterations.
+
+    python tools/analysis_tools/nested_study.py [--task mini|hard] \
+        [--iters 600] [--work-dir DIR] [--reuse]
 """
 import argparse
 import json
@@ -16,8 +24,12 @@ import subprocess
 import sys
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-CONFIG = osp.join(ROOT, 'configs', 'veca',
-                  'upernet_veca-t_1xb4-600_mini-ade20k-96x96.py')
+TASKS = {
+    'mini': ('upernet_veca-t_1xb4-600_mini-ade20k-96x96.py',
+             'make_mini_ade20k.py', 'mini_ade20k'),
+    'hard': ('upernet_veca-t_1xb4-800_mini-ade20k-hard-128x128.py',
+             'make_mini_ade20k_hard.py', 'mini_ade20k_hard'),
+}
 
 
 def run(cmd):
@@ -25,20 +37,63 @@ def run(cmd):
     subprocess.run(cmd, check=True, cwd=ROOT)
 
 
-def main():
+def trained_before(wd, setting, reuse, name):
+    """Whether to reuse the run in ``wd``; says which way it goes."""
+    marker = osp.join(wd, 'last_checkpoint')
+    if not osp.isfile(marker):
+        return False
+    with open(marker) as f:
+        ckpt = f.read().strip()
+    if not reuse:
+        print(f'[{name}] {wd} already holds a run ({ckpt}); training a '
+              'fresh one over it (pass --reuse to sweep the old run '
+              'instead).', flush=True)
+        return False
+    path = osp.join(wd, 'study_setting.json')
+    old = None
+    if osp.isfile(path):
+        with open(path) as f:
+            old = json.load(f)
+    if old != setting:
+        raise SystemExit(
+            f'[{name}] --reuse: the run in {wd} was trained with '
+            f'{old or "unknown settings (no study_setting.json)"}, not '
+            f'{setting}; drop --reuse to retrain it, or point --work-dir '
+            'elsewhere.')
+    print(f'[{name}] reusing the run in {wd} ({ckpt}), trained with the '
+          'same settings (--reuse).', flush=True)
+    return True
+
+
+def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument('--config', default=CONFIG)
-    p.add_argument('--data-root',
-                   default=osp.join(ROOT, 'data', 'mini_ade20k'))
-    p.add_argument('--work-dir',
-                   default=osp.join(ROOT, 'work_dirs', 'nested_study'))
+    p.add_argument('--task', choices=sorted(TASKS), default='mini')
+    p.add_argument('--config', default=None,
+                   help='default: the task\'s config')
+    p.add_argument('--data-root', default=None,
+                   help='default: data/<task set>')
+    p.add_argument('--work-dir', default=None,
+                   help='default: work_dirs/nested_study[_hard]')
     p.add_argument('--iters', type=int, default=None)
-    args = p.parse_args()
+    p.add_argument('--variants', nargs='+', choices=('fixed', 'nested'),
+                   default=['fixed', 'nested'],
+                   help='train/sweep only these (e.g. one per machine, '
+                   'then a final --reuse run for the table)')
+    p.add_argument('--reuse', action='store_true',
+                   help='sweep runs already trained in the work dir '
+                   'instead of retraining them')
+    args = p.parse_args(argv)
+    cfg_name, generator, data_name = TASKS[args.task]
+    args.config = args.config or osp.join(ROOT, 'configs', 'veca', cfg_name)
+    args.data_root = args.data_root or osp.join(ROOT, 'data', data_name)
+    args.work_dir = args.work_dir or osp.join(
+        ROOT, 'work_dirs',
+        'nested_study' + ('' if args.task == 'mini' else f'_{args.task}'))
     py = sys.executable
     ade_root = osp.join(args.data_root, 'ADEChallengeData2016')
     if not osp.isdir(osp.join(ade_root, 'annotations', 'validation')):
-        run([py, osp.join(ROOT, 'tools', 'dataset_converters',
-                          'make_mini_ade20k.py'), args.data_root])
+        run([py, osp.join(ROOT, 'tools', 'dataset_converters', generator),
+             args.data_root])
     data = [f'{k}_dataloader.dataset.data_root={ade_root}'
             for k in ('train', 'val', 'test')]
     iters = []
@@ -51,12 +106,20 @@ def main():
         'fixed': ['model.backbone.train_core_budgets=None'],
         'nested': [],  # the config's train_core_budgets
     }
+    variants = {k: v for k, v in variants.items() if k in args.variants}
     sweeps = {}
     for name, opts in variants.items():
         wd = osp.join(args.work_dir, name)
-        if not osp.isfile(osp.join(wd, 'last_checkpoint')):
+        setting = dict(config=osp.abspath(args.config), iters=args.iters,
+                       data_root=osp.abspath(ade_root), options=opts)
+        if not trained_before(wd, setting, args.reuse, name):
+            stale = osp.join(wd, 'study_setting.json')
+            if osp.isfile(stale):  # written again once this run finishes
+                os.remove(stale)
             run([py, osp.join(ROOT, 'tools', 'train.py'), args.config,
                  '--work-dir', wd, '--cfg-options'] + data + iters + opts)
+            with open(osp.join(wd, 'study_setting.json'), 'w') as f:
+                json.dump(setting, f, indent=2)
         with open(osp.join(wd, 'last_checkpoint')) as f:
             ckpt = f.read().strip()
         run([py, osp.join(ROOT, 'tools', 'analysis_tools', 'budget_sweep.py'),
@@ -66,7 +129,7 @@ def main():
             sweeps[name] = {r['budgets'][0]: r['mIoU']
                             for r in json.load(f)['rows']}
 
-    budgets = sorted(sweeps['fixed'])
+    budgets = sorted(next(iter(sweeps.values())))
     lines = ['| training | ' + ' | '.join(f'C={b}' for b in budgets) +
              ' | smallest / full |',
              '|---|' + '---:|' * (len(budgets) + 1)]
@@ -93,7 +156,7 @@ def main():
         ax.plot(budgets, [row[b] for b in budgets], 'o-',
                 label=f'{name} fine-tuning')
     ax.set_xlabel('core budget C at test time')
-    ax.set_ylabel('mIoU (mini ADE20K val)')
+    ax.set_ylabel(f'mIoU ({args.task} mini ADE20K val)')
     ax.grid(alpha=.3)
     ax.legend()
     fig.tight_layout()

@@ -24,38 +24,22 @@ import torch  # noqa: E402
 from mmengine.config import Config, DictAction  # noqa: E402
 
 import veca_mm  # noqa: E402,F401
-from veca_mm.models.backbones.veca import apply_rope  # noqa: E402
 
 
 def core_attention_maps(model, image):
     """Per layer: ``C x Hp x Wp`` attention of each core over the patches and
-    the cores' positions ``C x 2``."""
+    the cores' positions ``C x 2``. The weights are the ones the model's own
+    ``CoreAttention`` computes (``VECA.record_attention``)."""
     backbone = model.backbone
-    captured = []
-
-    def hook(block, args):
-        x, cis, num_cores = args
-        attn = block.attn
-        h = block.norm_attn(x)
-        B, T, D = h.shape
-        heads = attn.num_heads
-        q = attn.q_proj(h[:, :num_cores]).view(B, num_cores, heads, -1)
-        k = attn.k_proj(h).view(B, T, heads, -1)
-        q = apply_rope(q, cis[:, :num_cores, None])
-        k = apply_rope(k, cis[:, :, None])
-        logits = torch.einsum('bchd,bthd->bhct', q, k) / math.sqrt(q.shape[-1])
-        captured.append(logits.softmax(-1).mean(1)[0, :, num_cores:])
-
-    handles = [b.register_forward_pre_hook(hook) for b in backbone.blocks]
-    try:
-        with torch.inference_mode(), backbone.record_cores() as positions:
-            data = model.data_preprocessor(
-                dict(inputs=[image], data_samples=None), False)
-            inputs = data['inputs']
-            backbone(inputs)
-    finally:
-        for h in handles:
-            h.remove()
+    with torch.inference_mode(), backbone.record_cores() as positions, \
+            backbone.record_attention() as weights:
+        data = model.data_preprocessor(
+            dict(inputs=[image], data_samples=None), False)
+        inputs = data['inputs']
+        backbone(inputs)
+    # softmax over all keys, averaged over heads; the patch keys follow the
+    # C cores
+    captured = [w.float().mean(1)[0, :, w.shape[2]:] for w in weights]
     P = backbone.patch_size
     hp, wp = math.ceil(inputs.shape[2] / P), math.ceil(inputs.shape[3] / P)
     maps = [a.reshape(-1, hp, wp).cpu().numpy() for a in captured]

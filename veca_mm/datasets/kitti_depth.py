@@ -11,6 +11,8 @@ from mmengine.logging import print_log
 from mmengine.registry import DATASETS
 from mmseg.datasets import BaseSegDataset
 
+from .path_checks import DatasetPathError, missing_dataset_paths
+
 KITTI_LAYOUT = """\
 expected KITTI depth layout (as BTS / AdaBins / the
 Monocular-Depth-Estimation-Toolbox use it):
@@ -66,19 +68,29 @@ class KITTIDepthDataset(BaseSegDataset):
             **kwargs)
 
     def _check_layout(self) -> None:
-        def fail(what, path):
-            raise FileNotFoundError(
-                f'{type(self).__name__}: {what} {path!r} does not exist.\n'
-                f'{KITTI_LAYOUT}')
-
-        if self.data_root is not None and not osp.isdir(self.data_root):
-            fail('data root', self.data_root)
-        if not self.ann_file or not osp.isfile(self.ann_file):
-            fail('split file (ann_file)', self.ann_file)
-        for key in ('img_path', 'depth_map_path'):
-            folder = self.data_prefix.get(key, None)
-            if folder and not osp.isdir(folder):
-                fail(f'{key} folder', folder)
+        """The shared dataset-path check, on the paths as mmengine joined
+        them (the config-level check in tools/ runs the same rules)."""
+        root = self.data_root
+        paths = dict(
+            ann_file=self.ann_file or '',
+            data_prefix={k: v for k, v in self.data_prefix.items()
+                         if k in ('img_path', 'depth_map_path')})
+        if root is not None and not osp.isdir(root):
+            problems = missing_dataset_paths(dict(data_root=root))
+        else:  # already joined to data_root: check them as they are
+            problems = missing_dataset_paths(dict(
+                ann_file=osp.abspath(paths['ann_file']),
+                data_prefix={k: osp.abspath(v)
+                             for k, v in paths['data_prefix'].items() if v}))
+        if not self.ann_file:
+            problems.append(('ann_file', '', 'is not set'))
+        if problems:
+            names = dict(data_root='data root',
+                         ann_file='split file (ann_file)')
+            raise DatasetPathError(
+                f'{type(self).__name__}: ' + '; '.join(
+                    f'{names.get(what, what + " folder")} {path!r} {state}'
+                    for what, path, state in problems) + f'.\n{KITTI_LAYOUT}')
 
     def load_data_list(self) -> List[dict]:
         """Read the split file into data infos, skipping ``None`` GT lines."""

@@ -11,7 +11,10 @@ import copy
 import inspect
 import os.path as osp
 
-__all__ = ['DatasetPathError', 'check_dataset_paths']
+from veca_mm.utils.type_names import registered_class
+from veca_mm.utils.type_names import type_name as cfg_type_name
+
+__all__ = ['DatasetPathError', 'check_dataset_paths', 'missing_dataset_paths']
 
 LAYOUT_DOC = 'docs/datasets.md'
 _CONVERTERS = 'tools/dataset_converters'
@@ -36,6 +39,13 @@ _LAYOUTS = {
         '[--num-val 4] [--size 128] [--seed 0]; data_root = OUT_DIR; its 3 '
         'synthetic classes are set in '
         'configs/veca/mask-rcnn_veca-t_1xb2-20_mini-coco-128x128.py'),
+    'CocoPanopticDataset': (
+        'coco-panoptic',
+        f'python {_CONVERTERS}/make_mini_coco_panoptic.py OUT_DIR '
+        '[--num-train 8] [--num-val 4] [--size 128] [--seed 0]; '
+        'data_root = OUT_DIR; its 3 thing and 3 stuff classes are set in '
+        'configs/veca/mask2former_veca-t_1xb2-200_mini-coco-panoptic-'
+        '128x128.py'),
     'NYUDataset': (
         'nyuv2',
         f'python {_CONVERTERS}/make_mini_nyu.py OUT_DIR [--num-train 8] '
@@ -46,6 +56,16 @@ _LAYOUTS = {
         f'python {_CONVERTERS}/make_mini_kitti.py OUT_DIR [--num-train 8] '
         '[--num-test 3] [--height 40] [--width 132] [--seed 0]; '
         'data_root = OUT_DIR/kitti'),
+    'PascalVOCDataset': (
+        'pascal-voc',
+        f'python {_CONVERTERS}/make_mini_voc.py OUT_DIR [--num-train 8] '
+        '[--num-aug 4] [--num-val 4] [--size 96] [--seed 0]; '
+        'data_root = OUT_DIR/VOCdevkit/VOC2012'),
+    'PascalContextDataset': (
+        'pascal-context',
+        f'python {_CONVERTERS}/make_mini_pascal_context.py OUT_DIR '
+        '[--num-train 8] [--num-val 4] [--size 96] [--seed 0]; '
+        'data_root = OUT_DIR/VOCdevkit/VOC2010'),
 }
 
 
@@ -56,8 +76,10 @@ class DatasetPathError(FileNotFoundError):
 
 def _layout(type_name):
     """The ``_LAYOUTS`` entry of a dataset type name, or None."""
-    if 'Coco' in type_name:  # CocoDataset and its subclasses
-        type_name = 'CocoDataset'
+    if 'Coco' in type_name and type_name not in _LAYOUTS:
+        type_name = 'CocoDataset'  # CocoDataset and its other subclasses
+    if type_name == 'PascalContextDataset59':  # same layout as the 60
+        type_name = 'PascalContextDataset'
     return _LAYOUTS.get(type_name)
 
 
@@ -68,14 +90,6 @@ def layout_anchor(type_name):
     return LAYOUT_DOC if layout is None else f'{LAYOUT_DOC}#{layout[0]}'
 
 
-def _type_name(type_):
-    if isinstance(type_, type):
-        return type_.__name__
-    if isinstance(type_, str):
-        return type_.rsplit('.', 1)[-1]  # 'mmdet.CocoDataset' -> CocoDataset
-    return str(type_)
-
-
 def _is_remote(path):
     """``s3://``, ``http://``, ... paths are not on the local disk."""
     return '://' in str(path)
@@ -84,17 +98,8 @@ def _is_remote(path):
 def _dataset_class(type_, scope):
     """The registered class of ``type_``, or None when it cannot be found
     (the check then uses the config values alone)."""
-    if isinstance(type_, type):
-        return type_
-    if not isinstance(type_, str):
-        return None
     from mmengine.registry import DATASETS
-    if scope and '.' not in type_:
-        type_ = f'{scope}.{type_}'  # the root registry resolves the scope
-    try:
-        return DATASETS.get(type_)
-    except Exception:  # noqa: BLE001 - unknown scope/type: no defaults
-        return None
+    return registered_class(DATASETS, type_, scope)
 
 
 def _init_default(cls, name):
@@ -210,6 +215,13 @@ def _check_one(dataset, key, scope):
             for what, path, state in problems]
 
 
+def missing_dataset_paths(dataset):
+    """``(what, path, state)`` of every missing path of one dataset cfg
+    (``data_root``, ``ann_file``, ``data_prefix`` values), by the same rules
+    as :func:`check_dataset_paths`; ``[]`` when all exist."""
+    return [p[:3] for p in _check_one(dataset, 'dataset', None)]
+
+
 def check_dataset_paths(cfg, splits=('train', 'val', 'test')):
     """Raise :class:`DatasetPathError` naming every missing dataset path.
 
@@ -234,7 +246,7 @@ def check_dataset_paths(cfg, splits=('train', 'val', 'test')):
             problems = _check_one(leaf, key, scope)
             if not problems:
                 continue
-            type_name = _type_name(leaf.get('type'))
+            type_name = cfg_type_name(leaf)
             if type_name not in families:
                 families.append(type_name)
             for what, path, state, option, value in problems:

@@ -42,6 +42,8 @@ from mmengine.registry import METRICS
 from mmengine.utils import mkdir_or_exist
 from prettytable import PrettyTable
 
+from veca_mm.utils.depth import valid_depth_mask
+
 # (top, bottom, left, right) as fractions of the ground-truth height / width.
 # NYU Eigen crop: rows 45:471, columns 41:601 of the 480 x 640 frames.
 # KITTI Garg crop (Garg et al. 2016, as in BTS / AdaBins / the Toolbox).
@@ -94,7 +96,8 @@ def depth_errors(gt: np.ndarray, pred: np.ndarray) -> Dict[str, float]:
 class VECADepthMetric(BaseMetric):
     """Depth metrics per image over valid pixels, then the mean over images.
 
-    Valid pixels: ``min_depth < gt < max_depth`` inside the optional crop.
+    Valid pixels: ``min_depth < gt < max_depth`` inside the optional crop
+    (:func:`veca_mm.utils.depth.valid_depth_mask`, the loss's rule too).
     Reported: ``d1, d2, d3`` (delta < 1.25, 1.25^2, 1.25^3), ``abs_rel,
     sq_rel, rmse, rmse_log, log10, silog`` (BTS definitions, silog x 100).
 
@@ -130,8 +133,17 @@ class VECADepthMetric(BaseMetric):
                  keep_results: bool = False,
                  collect_device: str = 'cpu',
                  prefix: Optional[str] = None,
+                 collect_dir: Optional[str] = None,
                  **kwargs) -> None:
-        super().__init__(collect_device=collect_device, prefix=prefix)
+        if kwargs:
+            raise TypeError(
+                f'VECADepthMetric got unknown argument(s) {sorted(kwargs)}; '
+                'it takes min_depth, max_depth, crop, clip_pred, '
+                'depth_metrics, output_dir, depth_scale, format_only, '
+                'keep_results, collect_device, prefix, collect_dir. Check '
+                'the spelling.')
+        super().__init__(collect_device=collect_device, prefix=prefix,
+                         collect_dir=collect_dir)
         if crop not in (None, *CROPS):
             raise ValueError(f'crop must be None or one of {sorted(CROPS)}, '
                              f'got {crop!r}')
@@ -160,7 +172,7 @@ class VECADepthMetric(BaseMetric):
 
     # -- helpers ----------------------------------------------------------
     def eval_mask(self, gt: np.ndarray) -> np.ndarray:
-        valid = (gt > self.min_depth) & (gt < self.max_depth)
+        valid = valid_depth_mask(gt, self.min_depth, self.max_depth)
         return valid & crop_mask(gt.shape, self.crop)
 
     def image_metrics(self, gt: np.ndarray,

@@ -62,6 +62,12 @@ def build_runner(cfg: Config):
     ``runner_type``."""
     if 'runner_type' not in cfg:
         from mmengine.runner import Runner
-        return Runner.from_cfg(cfg)
-    from mmengine.registry import RUNNERS
-    return RUNNERS.build(cfg)
+        runner = Runner.from_cfg(cfg)
+    else:
+        from mmengine.registry import RUNNERS
+        runner = RUNNERS.build(cfg)
+    # mmengine loads load_from non-strictly and only logs what it could not
+    # place; a half-loaded backbone is an error here (mmseg #1288).
+    from veca_mm.apis import check_load_from
+    check_load_from(runner.model, cfg.get('load_from'))
+    return runner

@@ -24,6 +24,8 @@ Everything here is plain Python arithmetic (no torch), exact integers.
 import math
 from typing import Dict, Sequence, Tuple, Union
 
+from .stages import layer_budgets
+
 __all__ = [
     'num_patches', 'veca_flops', 'vit_flops', 'veca_params', 'vit_params',
     'VIT_ARCHS', 'VECA_TO_VIT'
@@ -57,18 +59,6 @@ def num_patches(H: int, W: int, patch_size: int = 16) -> Tuple[int, int]:
     return math.ceil(H / patch_size), math.ceil(W / patch_size)
 
 
-def _layer_budgets(budget: Union[int, Sequence[int]],
-                   num_layers: int) -> Tuple[int, ...]:
-    """One core budget per layer from an int or per-stage budgets (as
-    ``VECA(core_budgets=...)``: the layers split into equal stages)."""
-    budgets = (budget, ) if isinstance(budget, int) else tuple(budget)
-    if not budgets or num_layers % len(budgets):
-        raise ValueError(f'{num_layers} layers do not split into '
-                         f'{len(budgets)} equal stages ({budgets})')
-    per_stage = num_layers // len(budgets)
-    return tuple(budgets[i // per_stage] for i in range(num_layers))
-
-
 def veca_flops(arch: dict, H: int, W: int,
                budget: Union[int, Sequence[int]],
                patch_size: int = 16, in_channels: int = 3) -> Dict[str, int]:
@@ -89,7 +79,7 @@ def veca_flops(arch: dict, H: int, W: int,
     F = int(D * arch['mlp_ratio'])
     hp, wp = num_patches(H, W, patch_size)
     N = hp * wp
-    Cs = _layer_budgets(budget, L)
+    Cs = layer_budgets(budget, L, 'budget')
     if 'num_cores' in arch and max(Cs) > arch['num_cores']:
         raise ValueError(f'budget {max(Cs)} > num_cores {arch["num_cores"]}')
     out = dict(patch_embed=2 * N * D * in_channels * patch_size**2,
@@ -152,6 +142,8 @@ def veca_params(arch: dict, patch_size: int = 16, in_channels: int = 3,
     block = 2 * 2 * D  # two LayerNorms
     block += 4 * (D * D + D)  # q, k, v, out
     block += D * 2 * F + 2 * F + F * D + D  # fc1, fc2
+    dd = arch.get('distill_dims')
+    n += dd * D + dd if dd and dd != D else 0  # distillation output_proj
     return n + L * block + 2 * D  # final LayerNorm
 
 

@@ -11,7 +11,9 @@ Rather than turning ``weights_only`` off, :func:`register_safe_globals` adds
 the few plain-data globals such a checkpoint needs to torch's allowlist. The
 list below was established by training a toy ``mmengine.runner.Runner`` and
 reading what the weights-only unpickler refused (see
-``tests/test_safe_load.py``). Everything else stays refused.
+``tests/test_safe_load.py``). Everything else stays refused. ``import
+veca_mm`` calls it once; that is veca_mm's only process-wide change (user
+documentation: ``docs/install.md``, "The weights-only allowlist").
 """
 import os
 import pickle

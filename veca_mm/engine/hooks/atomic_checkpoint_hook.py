@@ -14,10 +14,16 @@ This subclass takes the same arguments. Checkpoints and ``last_checkpoint``
 go through :class:`~veca_mm.utils.atomic_io.AtomicLocalBackend` (temporary
 file + fsync + rename) and outdated files are removed only after the new one
 is in place. Remote ``out_dir`` URIs keep the backend mmengine picks.
+
+It re-implements mmengine's private ``_save_checkpoint_with_step`` and wraps
+``_save_best_checkpoint``, so it is tied to the mmengine versions in
+:data:`TESTED_MMENGINE`: on any other version building the hook raises at
+the start of the run, before anything is trained.
 """
 import os
 import os.path as osp
 
+import mmengine
 from mmengine.dist import is_main_process
 from mmengine.fileio.io import _parse_uri_prefix
 from mmengine.hooks import CheckpointHook
@@ -49,17 +55,46 @@ class _DeferredRemoval:
         self.queued.clear()
 
 
+# The mmengine versions whose private CheckpointHook methods this hook was
+# written against and tested with.
+TESTED_MMENGINE = ('0.10.7', )
+
+
+def check_mmengine_version(version: str = None) -> None:
+    """Raise unless ``version`` (default: the installed mmengine) is one
+    :class:`AtomicCheckpointHook` was written for."""
+    version = mmengine.__version__ if version is None else version
+    if version not in TESTED_MMENGINE:
+        raise RuntimeError(
+            f'AtomicCheckpointHook re-implements private methods of '
+            f'mmengine {", ".join(TESTED_MMENGINE)}\'s CheckpointHook '
+            f'(_save_checkpoint_with_step, _save_best_checkpoint), but '
+            f'mmengine {version} is installed. Install mmengine=='
+            f'{TESTED_MMENGINE[-1]} (requirements/constraints.txt), or use '
+            "mmengine's own hook: default_hooks.checkpoint.type="
+            "'CheckpointHook' (its saves are not atomic).")
+
+
 @HOOKS.register_module()
 class AtomicCheckpointHook(CheckpointHook):
 
+    def __init__(self, *args, **kwargs):
+        check_mmengine_version()
+        super().__init__(*args, **kwargs)
+        self.atomic = None  # decided once, at the first before_train
+
     def before_train(self, runner) -> None:
-        out_dir = self.out_dir if self.out_dir is not None else \
-            runner.work_dir
-        self.atomic = (self.backend_args is None
-                       and self.file_client_args is None
-                       and _parse_uri_prefix(str(out_dir)) == '')
-        if self.atomic:
-            self.backend_args = dict(backend=ATOMIC_BACKEND)
+        if self.atomic is None:
+            # Once only: a second before_train (runner.train() called again)
+            # would otherwise see our own backend_args and switch atomic
+            # writes off.
+            out_dir = self.out_dir if self.out_dir is not None else \
+                runner.work_dir
+            self.atomic = (self.backend_args is None
+                           and self.file_client_args is None
+                           and _parse_uri_prefix(str(out_dir)) == '')
+            if self.atomic:
+                self.backend_args = dict(backend=ATOMIC_BACKEND)
         super().before_train(runner)
         if not self.atomic:
             runner.logger.warning(

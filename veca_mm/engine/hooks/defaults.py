@@ -8,13 +8,9 @@ already names a hook keeps its own settings.
 """
 from typing import List
 
+from veca_mm.utils.type_names import type_name
+
 SAFETY_HOOKS = ('FiniteLossHook', 'IterSeedHook')
-_PLAIN_CHECKPOINT = ('CheckpointHook', 'mmengine.CheckpointHook')
-
-
-def _type_name(hook_cfg) -> str:
-    t = hook_cfg.get('type', '')
-    return t if isinstance(t, str) else getattr(t, '__name__', str(t))
 
 
 def add_safety_hooks(cfg) -> List[str]:
@@ -22,13 +18,13 @@ def add_safety_hooks(cfg) -> List[str]:
     changes = []
     default_hooks = cfg.get('default_hooks', None) or {}
     ckpt = default_hooks.get('checkpoint', None)
-    if ckpt is not None and _type_name(ckpt) in _PLAIN_CHECKPOINT:
+    if ckpt is not None and type_name(ckpt) == 'CheckpointHook':
         ckpt['type'] = 'AtomicCheckpointHook'
         changes.append('default_hooks.checkpoint: CheckpointHook -> '
                        'AtomicCheckpointHook (same arguments; writes via a '
                        'temporary file and rename)')
     custom = list(cfg.get('custom_hooks', None) or [])
-    present = {_type_name(h).split('.')[-1] for h in custom}
+    present = {type_name(h) for h in custom}
     for name in SAFETY_HOOKS:
         if name not in present:
             custom.append(dict(type=name))

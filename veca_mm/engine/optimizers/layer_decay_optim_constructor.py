@@ -15,7 +15,8 @@ Layer ids (``L = num_layers``), for parameters under ``backbone.``:
   ``qcoord_chunks.*``) and ``pos_alpha`` -> 0
 * ``blocks.{l}.*`` -> ``l + 1``
 * ``pos_linears.{l}.*`` -> ``l + 2`` (it runs right before block ``l + 1``)
-* ``final_norm.*`` -> ``L + 1``
+* ``final_norm.*`` and the distillation projection ``output_proj.*`` ->
+  ``L + 1``
 
 Every parameter outside ``backbone.`` (neck, heads) -> ``L + 1``. The lr of
 layer ``i`` is ``lr * layer_decay_rate ** (L + 1 - i)``. 1-D parameters
@@ -65,13 +66,13 @@ def get_layer_id_for_veca(name: str, num_layers: int) -> int:
                 f'pos_linears.0..{num_layers - 2}): check '
                 'paramwise_cfg.num_layers.')
         return idx + 1 if head == 'blocks' else idx + 2
-    if head == 'final_norm':
+    if head in ('final_norm', 'output_proj'):  # output side
         return num_layers + 1
     raise ValueError(
         f'VECALayerDecayOptimizerConstructor does not know which layer the '
         f'backbone parameter {name!r} belongs to; expected patch_embed, '
         'query_token_chunks, qcoord_chunks, pos_alpha, pos_linears.<i>, '
-        'blocks.<i> or final_norm.')
+        'blocks.<i>, final_norm or output_proj.')
 
 
 def _no_decay(name: str, param: nn.Parameter) -> bool:

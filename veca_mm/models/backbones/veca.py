@@ -19,39 +19,48 @@ import torch.utils.checkpoint as cp
 from mmengine.logging import MessageHub, print_log
 from mmengine.model import BaseModule
 from mmengine.registry import MODELS
+from timm.layers import DropPath
 
 from veca_mm.utils.safe_load import load_checkpoint_safely
+from veca_mm.utils.stages import layer_budgets
 
-# The released families (see the paper's table / ``shared/veca_spec.md``).
+# The released families (see the paper's table / the spec in the README).
+# ``distill_dims``: width of the distillation projection ``output_proj``. The
+# released students were distilled from a 768-wide teacher (DINOv3 ViT-B/16)
+# and carry ``output_proj`` (768 x D) wherever D != 768; base has none.
 ARCH_SETTINGS: Dict[str, dict] = {
     'small': dict(embed_dims=384, num_layers=12, num_heads=6,
-                  mlp_ratio=2.66667, num_cores=64),
+                  mlp_ratio=2.66667, num_cores=64, distill_dims=768),
     'splus': dict(embed_dims=384, num_layers=12, num_heads=6, mlp_ratio=4.0,
-                  num_cores=64),
+                  num_cores=64, distill_dims=768),
     'base': dict(embed_dims=768, num_layers=12, num_heads=12,
                  mlp_ratio=2.66667, num_cores=64),
     'large': dict(embed_dims=1024, num_layers=24, num_heads=16,
-                  mlp_ratio=2.66667, num_cores=64),
+                  mlp_ratio=2.66667, num_cores=64, distill_dims=768),
 }
 ARCH_KEYS = ('embed_dims', 'num_layers', 'num_heads', 'mlp_ratio', 'num_cores')
+# Optional: None (or equal to embed_dims) means no projection, no keys.
+OPTIONAL_ARCH_KEYS = ('distill_dims', )
 
 
 def resolve_arch(arch: Union[str, dict]) -> dict:
-    """Turn an arch name or dict into the five numbers that define a VECA."""
+    """Turn an arch name or dict into the numbers that define a VECA."""
     if isinstance(arch, str):
         if arch not in ARCH_SETTINGS:
             raise ValueError(
                 f'Unknown VECA arch {arch!r}: use one of '
-                f'{sorted(ARCH_SETTINGS)} or a dict with the keys {ARCH_KEYS}.')
+                f'{sorted(ARCH_SETTINGS)} or a dict with the keys {ARCH_KEYS}'
+                f' (optionally {OPTIONAL_ARCH_KEYS}).')
         return dict(ARCH_SETTINGS[arch])
     if not isinstance(arch, dict):
         raise TypeError(f'VECA arch must be a str or a dict, got {type(arch)}')
     missing = [k for k in ARCH_KEYS if k not in arch]
-    unknown = [k for k in arch if k not in ARCH_KEYS]
+    unknown = [k for k in arch if k not in ARCH_KEYS + OPTIONAL_ARCH_KEYS]
     if missing or unknown:
         raise ValueError(
             f'Bad VECA arch dict: missing keys {missing}, unknown keys '
-            f'{unknown}; a custom arch needs exactly the keys {ARCH_KEYS}.')
+            f'{unknown}; a custom arch needs exactly the keys {ARCH_KEYS} '
+            f'(and optionally {OPTIONAL_ARCH_KEYS}).')
     arch = dict(arch)
     if arch['embed_dims'] % arch['num_heads']:
         raise ValueError(f'embed_dims={arch["embed_dims"]} is not divisible '
@@ -60,22 +69,161 @@ def resolve_arch(arch: Union[str, dict]) -> dict:
         raise ValueError('VECA needs a head dim (embed_dims / num_heads) that '
                          'is a multiple of 4 for its 2-D RoPE; got '
                          f'{arch["embed_dims"] // arch["num_heads"]}.')
+    dd = arch.pop('distill_dims', None)
+    if dd is not None:
+        if isinstance(dd, bool) or not isinstance(dd, int) or dd < 1:
+            raise ValueError(f'arch distill_dims={dd!r}: use a positive int '
+                             '(the distillation projection width) or None.')
+        if dd != arch['embed_dims']:  # equal width: identity, no weights
+            arch['distill_dims'] = dd
     return arch
 
 
-def arch_from_released_config(config: dict) -> dict:
-    """The arch dict a released checkpoint's ``config`` describes."""
-    return dict(embed_dims=config['hidden_dim'],
-                num_layers=config['num_layers'],
-                num_heads=config['num_heads'],
-                mlp_ratio=config['mlp_ratio'],
-                num_cores=config['num_query_tokens'])
+# Released config field -> VECA argument, for the fields that change what a
+# loaded model computes (``arch`` fields are handled by
+# ``arch_from_released_config``). Values: (argument, released default).
+RELEASED_FIELDS = {
+    'patch_size': ('patch_size', 16),
+    'in_channels': ('in_channels', 3),
+    'nested_chunk_size': ('core_chunk', 8),
+    'patch_embed_use_ln': ('patch_norm', False),
+    'rope_p_zero_freqs': ('rope_zero_fraction', 0.125),
+    'rope_zero_freqs_from': ('rope_zero_from', 'low'),
+    'rope_shift_coords': ('coord_shift', 0.08),
+    'rope_jitter_coords': ('coord_jitter', None),
+    'rope_rescale_coords': ('coord_rescale', 2.0),
+}
+_RELEASED_ARCH_FIELDS = {
+    'hidden_dim': 'embed_dims', 'num_layers': 'num_layers',
+    'num_heads': 'num_heads', 'mlp_ratio': 'mlp_ratio',
+    'num_query_tokens': 'num_cores'}
+# Released family presets (the released loader applies them over the config).
+_RELEASED_PRESETS = {k: {f: v[a] for f, a in _RELEASED_ARCH_FIELDS.items()}
+                     for k, v in ARCH_SETTINGS.items()}
+
+
+class ReleasedConfigError(ValueError):
+    """A released checkpoint's ``config`` is malformed or asks for a forward
+    this VECA cannot reproduce."""
+
+
+def _config_number(config: dict, field: str, kind, source: str,
+                   allow_none: bool = False):
+    value = config[field]
+    if value is None and allow_none:
+        return None
+    ok = (isinstance(value, (int, float)) and not isinstance(value, bool)
+          and (kind is float or float(value).is_integer()))
+    if not ok:
+        raise ReleasedConfigError(
+            f'{source}: malformed released config: {field}={value!r} is not '
+            f'{"an int" if kind is int else "a number"}'
+            f'{" or None" if allow_none else ""}.')
+    return kind(value)
+
+
+def arch_from_released_config(config: dict, source: str = 'checkpoint'
+                              ) -> dict:
+    """The arch dict a released checkpoint's ``config`` describes.
+
+    A known ``model_family`` is the released loader's preset (it overrides
+    the config's own numbers); ``distill_output_dim`` is the projection width.
+    Malformed or contradictory values raise :class:`ReleasedConfigError`.
+    """
+    if not isinstance(config, dict):
+        raise ReleasedConfigError(
+            f'{source}: malformed released config: expected a dict, found '
+            f'{type(config).__name__}.')
+    family = config.get('model_family')
+    preset = _RELEASED_PRESETS.get(str(family).lower()) if family else None
+    arch = {}
+    for field, key in _RELEASED_ARCH_FIELDS.items():
+        if field not in config:
+            if preset is None:
+                raise ReleasedConfigError(
+                    f'{source}: malformed released config: no {field!r} and '
+                    f'model_family={family!r} is not one of '
+                    f'{sorted(_RELEASED_PRESETS)}, so the arch is unknown.')
+            arch[key] = preset[field]
+            continue
+        arch[key] = _config_number(config, field,
+                                   float if field == 'mlp_ratio' else int,
+                                   source)
+        if preset is not None and abs(arch[key] - preset[field]) > 1e-9:
+            raise ReleasedConfigError(
+                f'{source}: malformed released config: {field}={arch[key]} '
+                f'contradicts model_family={family!r} ({field}='
+                f'{preset[field]}), whose preset the released loader '
+                'applies.')
+    if 'distill_output_dim' in config:
+        arch['distill_dims'] = _config_number(config, 'distill_output_dim',
+                                              int, source, allow_none=True)
+    try:
+        return resolve_arch(arch)
+    except (TypeError, ValueError) as e:
+        raise ReleasedConfigError(
+            f'{source}: malformed released config: {e}') from None
+
+
+def veca_args_from_released_config(config: dict,
+                                   source: str = 'checkpoint') -> dict:
+    """The ``VECA`` arguments that reproduce a released ``config``'s forward.
+
+    Fields the released code reads but ``VECA`` cannot reproduce raise
+    :class:`ReleasedConfigError` naming the field and value; missing fields
+    take the released defaults, as the released loader does.
+    """
+    args = dict(arch=arch_from_released_config(config, source))
+    unknown = sorted(set(map(str, config)) - RELEASED_FORWARD_FIELDS -
+                     RELEASED_TRAINING_FIELDS)
+    if unknown:
+        raise ReleasedConfigError(
+            f'{source}: released config field(s) {unknown} are unknown to '
+            'veca_mm (released code f9394e9), so whether they change the '
+            'forward cannot be told; if they do not, delete them from '
+            "ckpt['config'] and re-save.")
+    config = dict(config)
+    if 'matryoshka_chunk_size' in config:  # older files
+        legacy = config.pop('matryoshka_chunk_size')
+        if config.get('nested_chunk_size', legacy) != legacy:
+            raise ReleasedConfigError(
+                f'{source}: malformed released config: nested_chunk_size='
+                f'{config["nested_chunk_size"]!r} and its legacy name '
+                f'matryoshka_chunk_size={legacy!r} disagree.')
+        config['nested_chunk_size'] = legacy
+    for field, (arg, default) in RELEASED_FIELDS.items():
+        value = config.get(field, default)
+        if field in ('patch_size', 'in_channels', 'nested_chunk_size'):
+            value = _config_number({field: value}, field, int, source)
+        elif field == 'patch_embed_use_ln':
+            if not isinstance(value, bool):
+                raise ReleasedConfigError(
+                    f'{source}: malformed released config: {field}={value!r}'
+                    ' is not a bool.')
+        elif field == 'rope_zero_freqs_from':
+            if value not in ('low', 'high'):
+                raise ReleasedConfigError(
+                    f'{source}: released config {field}={value!r}: the '
+                    "released code knows only 'low' and 'high'.")
+        else:
+            value = _config_number({field: value}, field, float, source,
+                                   allow_none=field != 'rope_p_zero_freqs')
+        args[arg] = value
+    dropout = config.get('dropout', 0.0)
+    if dropout not in (0, 0.0, None):
+        raise ReleasedConfigError(
+            f'{source}: released config dropout={dropout!r}: this VECA has '
+            'no dropout layers (every released family uses 0.0) and no '
+            'argument reproduces it; re-save the checkpoint with '
+            "config['dropout'] = 0.0 if you accept training without it.")
+    return args
 
 
 def arch_name(arch: dict) -> Union[str, dict]:
     """The family name of an arch dict when it is a released one."""
     for name, setting in ARCH_SETTINGS.items():
-        if all(setting[k] == arch.get(k) for k in ARCH_KEYS):
+        if all(setting.get(k) == arch.get(k)
+               for k in ARCH_KEYS + OPTIONAL_ARCH_KEYS):
             return name
     return arch
 
@@ -101,50 +249,68 @@ class RoPE2d(nn.Module):
     """Axial 2-D rotary embedding over (x, y) positions in [-1, 1]."""
 
     def __init__(self, head_dim: int, base: float = 100.,
-                 zero_fraction: float = 0.125):
+                 zero_fraction: float = 0.125, zero_from: str = 'low'):
         super().__init__()
         n = head_dim // 4
         periods = base**(2 * torch.arange(n, dtype=torch.float64) /
                          (head_dim // 2))
+        if not 0. <= zero_fraction <= 1.:
+            raise ValueError(f'rope_zero_fraction={zero_fraction} must be in '
+                             '[0, 1] (released default 0.125).')
+        if zero_from not in ('low', 'high'):
+            raise ValueError(f"rope_zero_from={zero_from!r}: use 'low' (zero "
+                             "the largest periods, released default) or "
+                             "'high' (the smallest).")
+        # Python's round, as the released code: round(p * h/4) periods.
         n_zero = int(round(zero_fraction * n))
-        if n_zero:
+        if n_zero and zero_from == 'low':  # the lowest frequencies
             periods[n - n_zero:] = float('inf')
+        elif n_zero:  # 'high': the highest frequencies
+            periods[:n_zero] = float('inf')
+        self.num_zeroed = n_zero
         # 2*pi/period; the zeroed (infinite) periods get frequency 0.
         self.register_buffer('freqs', (2 * math.pi / periods).float(),
                              persistent=False)
 
     def cis(self, pos: torch.Tensor) -> torch.Tensor:
-        """``pos[..., 2]`` (x, y) -> unit complex rotations ``[..., h/2]``.
+        """``pos[..., 2]`` (x, y) -> the rotation table ``[..., 2h]``.
 
-        Pair ``i`` of a head vector turns by ``[θx..., θy...][i]``; as a
-        complex product this is the released ``v·cos + rot(v)·sin``.
+        Pair ``i`` of a head vector turns by ``θ_i``, ``θ = [θx..., θy...]``
+        (``h/2`` angles). The table is ``[cos(a), sin(a)·(-1, +1, ...)]``
+        with ``a = (θ0, θ0, θ1, θ1, ...)``: the released ``cos(angles)`` and
+        ``sin(angles)``, with the sign of ``rot(v)`` folded in. Real numbers:
+        ONNX has no complex type (``aten::polar`` does not export), and a
+        bf16 forward need not go through fp32 complex tensors.
         """
         ang = (pos.float()[..., :, None] * self.freqs).flatten(-2)
-        return torch.polar(torch.ones_like(ang), ang)
+        sin = ang.sin()
+        return torch.cat((ang.cos().repeat_interleave(2, dim=-1),
+                          torch.stack((-sin, sin), dim=-1).flatten(-2)),
+                         dim=-1)
 
 
 def apply_rope(x: torch.Tensor, cis: torch.Tensor) -> torch.Tensor:
-    """Rotate consecutive pairs of ``x[..., h]`` by ``cis[..., h/2]``."""
-    xc = torch.view_as_complex(x.float().reshape(*x.shape[:-1], -1, 2))
-    return torch.view_as_real(xc * cis).flatten(-2).to(x.dtype)
+    """Rotate consecutive pairs of ``x[..., h]`` by the angles of ``cis``.
+
+    The released ``v·cos + rot(v)·sin``, ``rot(v) = (-x2, x1, ...)``, i.e.
+    ``(x1, x2) -> (x1·cos - x2·sin, x2·cos + x1·sin)``. It runs in ``x``'s
+    dtype (only the small per-token table is cast): fp32 matches the complex
+    product; bf16 makes no fp32 copy of q and k (the rounding of the two
+    bf16 products is far below the bf16 attention's own error, see
+    tests/test_export.py).
+    """
+    cos, sin = cis.to(x.dtype).chunk(2, dim=-1)
+    pairs = x.unflatten(-1, (-1, 2))
+    swapped = torch.stack((pairs[..., 1], pairs[..., 0]), dim=-1).flatten(-2)
+    return torch.addcmul(x * cos, swapped, sin)
 
 
-class DropPath(nn.Module):
-    """Stochastic depth per sample."""
-
-    def __init__(self, p: float = 0.):
-        super().__init__()
-        self.p = p
-
-    def forward(self, x):
-        if self.p == 0. or not self.training:
-            return x
-        keep = x.new_empty((x.shape[0], ) + (1, ) * (x.ndim - 1)).bernoulli_(
-            1 - self.p)
-        return x * keep / (1 - self.p)
-
-    def extra_repr(self):
-        return f'p={self.p}'
+# CoreAttention's low-precision weight cache notices changed weights through
+# Tensor._version (the in-place counter autograd itself relies on). It is not
+# public API, so a torch without it fails here, loudly, not silently stale.
+if not isinstance(getattr(torch.zeros(()), '_version', None), int):
+    raise ImportError(f'torch {torch.__version__} has no Tensor._version; '
+                      "CoreAttention's weight cache needs it.")
 
 
 class CoreAttention(nn.Module):
@@ -157,28 +323,81 @@ class CoreAttention(nn.Module):
         self.k_proj = nn.Linear(embed_dims, embed_dims)
         self.v_proj = nn.Linear(embed_dims, embed_dims)
         self.out_proj = nn.Linear(embed_dims, embed_dims)
+        # A list while VECA.record_attention() is active: each forward then
+        # appends the cores' softmax weights (B x heads x C x T).
+        self.attn_record = None
+        # name -> (key, weight, bias) in a low compute dtype, see _params().
+        # Not buffers: never saved or loaded.
+        self._lowp_cache = {}
+
+    def _params(self, x: torch.Tensor, name: str, linears: tuple):
+        """Weight and bias of ``linears`` stacked into one matrix (q, k and
+        v: one matmul for all three; the parameters stay separate, so
+        released checkpoints load as they are).
+
+        When gradients flow or the compute dtype is fp32 they are stacked in
+        every forward, as before (fp32 results unchanged). In a gradient-free
+        low-precision forward (autocast, or a bf16/fp16 model) the stacked
+        weights *in the compute dtype* are kept: otherwise every forward
+        concatenates them and autocast re-casts them. The cache is rebuilt
+        when a weight changes (an in-place update such as ``load_state_dict``
+        or an optimizer step bumps its version; ``.to()`` moves it) and is
+        dropped by ``train()``.
+        """
+        params = [m.weight for m in linears] + [m.bias for m in linears]
+        n = len(linears)
+        dev = x.device.type
+        amp = torch.amp.is_autocast_available(dev) and \
+            torch.is_autocast_enabled(dev)
+        dtype = torch.get_autocast_dtype(dev) if amp else params[0].dtype
+        if dtype == torch.float32 or any(p.is_inference() for p in params) \
+                or (torch.is_grad_enabled()
+                    and any(p.requires_grad for p in params)):
+            self._lowp_cache.pop(name, None)
+            if n == 1:
+                return params[0], params[1]
+            return torch.cat(params[:n]), torch.cat(params[n:])
+        key = (dtype, ) + tuple(
+            (id(p), p.data_ptr(), p._version, p.device) for p in params)
+        hit = self._lowp_cache.get(name)
+        if hit is None or hit[0] != key:
+            with torch.no_grad():
+                hit = (key, torch.cat(params[:n]).to(dtype),
+                       torch.cat(params[n:]).to(dtype))
+            self._lowp_cache[name] = hit
+        return hit[1:]
+
+    def train(self, mode: bool = True):
+        self._lowp_cache = {}
+        return super().train(mode)
 
     def forward(self, x, cis, num_cores: int):
         B, T, D = x.shape
         heads = self.num_heads
-        # One matmul for q, k and v; the weights stay separate parameters so
-        # released checkpoints load as they are.
-        w = torch.cat((self.q_proj.weight, self.k_proj.weight,
-                       self.v_proj.weight))
-        b = torch.cat((self.q_proj.bias, self.k_proj.bias, self.v_proj.bias))
-        qkv = F.linear(x, w, b).view(B, T, 3, heads, D // heads)
-        # RoPE on q and k at once: cis is B x T x 1 x 1 x h/2
+        qkv = F.linear(x, *self._params(
+            x, 'qkv', (self.q_proj, self.k_proj, self.v_proj))).view(
+                B, T, 3, heads, D // heads)
+        # RoPE on q and k at once: cis is B x T x 1 x 1 x 2h (cos, sin)
         q, k = apply_rope(qkv[:, :, :2], cis[:, :, None, None]).unbind(2)
         q, k = q.transpose(1, 2), k.transpose(1, 2)  # B, heads, T, h
         v = qkv[:, :, 2].transpose(1, 2)
         kc, vc = k[:, :, :num_cores], v[:, :, :num_cores]
         # cores attend to every token; patches attend to the cores only
-        out_cores = F.scaled_dot_product_attention(q[:, :, :num_cores], k, v)
+        if self.attn_record is None:
+            out_cores = F.scaled_dot_product_attention(
+                q[:, :, :num_cores], k, v)
+        else:  # the same product, written out so its weights can be kept
+            weights = torch.softmax(
+                q[:, :, :num_cores] @ k.transpose(-2, -1) *
+                q.shape[-1]**-0.5, dim=-1)
+            self.attn_record.append(weights.detach())
+            out_cores = weights @ v
         out_patches = F.scaled_dot_product_attention(q[:, :, num_cores:], kc,
                                                      vc)
         out = torch.cat((out_cores.transpose(1, 2),
                          out_patches.transpose(1, 2)), dim=1)
-        return self.out_proj(out.reshape(B, T, D))
+        return F.linear(out.reshape(B, T, D),
+                        *self._params(out, 'out', (self.out_proj, )))
 
 
 class VECABlock(nn.Module):
@@ -248,14 +467,41 @@ class VECA(BaseModule):
     Args:
         arch: ``'small' | 'splus' | 'base' | 'large'`` or a dict with exactly
             the keys ``embed_dims, num_layers, num_heads, mlp_ratio,
-            num_cores``.
+            num_cores`` and optionally ``distill_dims`` (the width of the
+            distillation projection ``output_proj``, released
+            ``distill_output_dim``; small, splus and large have 768).
         patch_norm: LayerNorm after the patch projection (released:
             ``patch_embed_use_ln``; False for the released families).
         out_indices: layer indices whose outputs are returned.
         final_norm: apply the released final LayerNorm to every output.
-        coord_aug: the released train-mode patch-coordinate augmentation.
+        coord_aug: the released train-mode patch-coordinate augmentation;
+            False turns all of it off.
+        coord_shift, coord_jitter, coord_rescale: its parts (released
+            ``rope_shift_coords``, ``rope_jitter_coords``,
+            ``rope_rescale_coords``; None turns a part off): shift by
+            ``U(-s, s)`` per axis, scale each axis by ``exp(U(-ln j, ln j))``,
+            scale both by ``exp(U(-ln r, ln r))``.
+        rope_zero_fraction, rope_zero_from: ``round(p * h/4)`` RoPE periods
+            set to infinity, the largest (``'low'``) or the smallest
+            (``'high'``) (released ``rope_p_zero_freqs``,
+            ``rope_zero_freqs_from``).
+        distill_proj: apply the distillation projection ``output_proj`` (when
+            the arch has one) to the last layer's map and the CLS token, as
+            the released forward does: features in the teacher's space (for
+            linear probes, retrieval, feature matching). Off, the last map is
+            the final-normed ``embed_dims``-wide stream a neck fine-tunes
+            from, and ``output_proj`` stays loaded but frozen and unused.
         frozen_stages: freeze the patch embedding and core bank (``>= 0``)
             and the first ``frozen_stages`` blocks.
+        frozen: freeze the whole backbone, for frozen-backbone (linear)
+            probing: every parameter gets ``requires_grad=False``, the
+            backbone stays in eval mode even when the runner calls
+            ``model.train()`` (no coordinate augmentation, no nested budget
+            draws, no drop path; it always runs ``core_budgets``) and its
+            forward runs under ``torch.no_grad()``, so a probe's memory and
+            time are the head's. Arguments that only act in training
+            (``train_core_budgets``, ``drop_path_rate``, ``with_cp``,
+            ``frozen_stages``) are refused with it rather than ignored.
     """
 
     def __init__(self,
@@ -270,9 +516,16 @@ class VECA(BaseModule):
                  final_norm: bool = True,
                  output_cls_token: bool = False,
                  coord_aug: bool = True,
+                 coord_shift: Optional[float] = 0.08,
+                 coord_jitter: Optional[float] = None,
+                 coord_rescale: Optional[float] = 2.0,
+                 rope_zero_fraction: float = 0.125,
+                 rope_zero_from: str = 'low',
+                 distill_proj: bool = False,
                  drop_path_rate: float = 0.,
                  with_cp: bool = False,
                  frozen_stages: int = -1,
+                 frozen: bool = False,
                  init_cfg: Optional[dict] = None):
         super().__init__(init_cfg=init_cfg)
         self.arch = resolve_arch(arch)
@@ -290,14 +543,50 @@ class VECA(BaseModule):
         self.final_norm_enabled = final_norm
         self.output_cls_token = output_cls_token
         self.coord_aug = coord_aug
+        for name, v in (('coord_shift', coord_shift),
+                        ('coord_jitter', coord_jitter),
+                        ('coord_rescale', coord_rescale)):
+            if v is not None and (not isinstance(v, (int, float)) or v < 0
+                                  or (name != 'coord_shift' and v < 1)):
+                raise ValueError(
+                    f'{name}={v!r}: use None (off) or a number '
+                    f'{">= 0" if name == "coord_shift" else ">= 1"}.')
+        self.coord_shift = coord_shift
+        self.coord_jitter = coord_jitter
+        self.coord_rescale = coord_rescale
+        self.distill_dims = self.arch.get('distill_dims')
+        self.distill_proj = bool(distill_proj)
+        if self.distill_proj and not final_norm:
+            raise ValueError(
+                'distill_proj=True projects the final-normed tokens, as the '
+                'released forward does: it needs final_norm=True.')
         self.with_cp = with_cp
         if not -1 <= frozen_stages <= L:
             raise ValueError(f'frozen_stages={frozen_stages} out of range '
                              f'[-1, {L}] for a {L}-layer VECA.')
         self.frozen_stages = frozen_stages
+        if frozen:
+            ignored = dict(train_core_budgets=train_core_budgets,
+                           drop_path_rate=drop_path_rate, with_cp=with_cp,
+                           frozen_stages=frozen_stages)
+            defaults = dict(train_core_budgets=None, drop_path_rate=0.,
+                            with_cp=False, frozen_stages=-1)
+            bad = {k: v for k, v in ignored.items() if v != defaults[k]}
+            if bad:
+                raise ValueError(
+                    f'frozen=True keeps VECA in eval mode without gradients, '
+                    f'so {bad} would never act: set ' + ', '.join(
+                        f'{k}={defaults[k]!r}' for k in bad) +
+                    ' (the probe runs at core_budgets).')
+        self.frozen = bool(frozen)
 
         if isinstance(out_indices, int):
             out_indices = [out_indices]
+        if not len(out_indices):
+            raise ValueError(
+                'out_indices is empty: the backbone would return no feature '
+                f'map. Give layer indices in [{-L}, {L - 1}], e.g. -1 (the '
+                'last layer) or (3, 5, 7, 11).')
         self.out_indices = []
         for i in out_indices:
             if not -L <= i < L:
@@ -305,6 +594,11 @@ class VECA(BaseModule):
                     f'out_indices contains {i}, out of range for a {L}-layer '
                     f'VECA: use layer indices in [{-L}, {L - 1}].')
             self.out_indices.append(i % L)
+        if self.distill_proj and L - 1 not in self.out_indices:
+            raise ValueError(
+                'distill_proj=True projects the last layer\'s output (the '
+                'released distillation head), but out_indices='
+                f'{self.out_indices} lacks layer {L - 1}: add -1.')
 
         self.core_budgets = self._check_budgets(
             M if core_budgets is None else core_budgets, 'core_budgets')
@@ -328,13 +622,22 @@ class VECA(BaseModule):
         self.pos_linears = nn.ModuleList(
             [nn.Linear(D, 2) for _ in range(L - 1)])
         self.pos_alpha = nn.Parameter(torch.full((L - 1, ), 0.01))
-        self.rope = RoPE2d(D // self.num_heads)
+        self.rope = RoPE2d(D // self.num_heads,
+                           zero_fraction=rope_zero_fraction,
+                           zero_from=rope_zero_from)
+        self.rope_zero_fraction = float(rope_zero_fraction)
+        self.rope_zero_from = rope_zero_from
         dpr = [drop_path_rate * i / max(L - 1, 1) for i in range(L)]
         self.blocks = nn.ModuleList([
             VECABlock(D, self.num_heads, self.arch['mlp_ratio'], dpr[i])
             for i in range(L)
         ])
         self.final_norm = nn.LayerNorm(D, eps=1e-5)
+        if self.distill_dims is not None:
+            self.output_proj = nn.Linear(D, self.distill_dims)
+            # Unused without distill_proj: frozen, so DDP and the optimizer
+            # never wait for its gradients; it still loads and saves.
+            self.output_proj.requires_grad_(self.distill_proj)
         self._freeze_stages()
 
     # ------------------------------------------------------------------ #
@@ -354,16 +657,7 @@ class VECA(BaseModule):
                     f'{name}: core budget {b!r} is not allowed for a bank of '
                     f'{self.num_cores} cores in chunks of {self.core_chunk}; '
                     f'use one of {allowed}.')
-        if self.num_layers % len(budgets):
-            divisors = [
-                d for d in range(1, self.num_layers + 1)
-                if self.num_layers % d == 0
-            ]
-            raise ValueError(
-                f'{name}={budgets} has {len(budgets)} per-stage budgets, but '
-                f'the {self.num_layers} layers do not split into '
-                f'{len(budgets)} equal stages; give a number of budgets in '
-                f'{divisors}.')
+        layer_budgets(budgets, self.num_layers, name)  # equal stages
         return budgets
 
     def _check_train_budgets(self, cfg: Optional[dict]) -> Optional[dict]:
@@ -380,7 +674,10 @@ class VECA(BaseModule):
             self._check_budgets(b, 'train_core_budgets')
             for b in cfg['budgets']
         ]
-        weights = cfg.get('weights') or [1] * len(budgets)
+        weights = cfg.get('weights')
+        if weights is None:  # uniform only when not given at all
+            weights = [1] * len(budgets)
+        weights = list(weights)
         if len(weights) != len(budgets) or any(w < 0 for w in weights) \
                 or sum(weights) <= 0:
             raise ValueError(
@@ -428,8 +725,30 @@ class VECA(BaseModule):
         finally:
             self._core_record = None
 
+    @contextlib.contextmanager
+    def record_attention(self):
+        """Collect each layer's core attention weights ``B x heads x C x T``
+        (softmax over all ``T`` keys, cores first) during the forwards inside
+        the ``with`` block. The forward then computes the cores' attention
+        from exactly these weights (for visualization)."""
+        record = []
+        for block in self.blocks:
+            block.attn.attn_record = record
+        try:
+            yield record
+        finally:
+            for block in self.blocks:
+                block.attn.attn_record = None
+
     # ------------------------------------------------------------------ #
     def _freeze_stages(self):
+        if self.frozen:
+            # Whole backbone (projection included): eval mode for every
+            # submodule, bypassing our train() so this cannot recurse.
+            nn.Module.train(self, False)
+            for p in self.parameters():
+                p.requires_grad = False
+            return
         if self.frozen_stages < 0:
             return
         frozen = [self.patch_embed, self.query_token_chunks,
@@ -454,10 +773,18 @@ class VECA(BaseModule):
         y, x = torch.meshgrid(ys * 2 - 1, xs * 2 - 1, indexing='ij')
         pos = torch.stack((x, y), dim=-1).view(-1, 2)
         if self.training and self.coord_aug:
-            shift = (torch.rand(2, device=device) * 2 - 1) * 0.08
-            scale = torch.exp((torch.rand(1, device=device) * 2 - 1) *
-                              math.log(2.))
-            pos = (pos + shift) * scale
+            # One draw per forward for the whole batch, in the released
+            # order (shift, per-axis jitter, rescale), so a seeded run draws
+            # the same numbers as the released code.
+            if self.coord_shift is not None:
+                s = float(self.coord_shift)
+                pos = pos + pos.new_empty(2).uniform_(-s, s)
+            if self.coord_jitter is not None:
+                j = math.log(float(self.coord_jitter))
+                pos = pos * pos.new_empty(2).uniform_(-j, j).exp()
+            if self.coord_rescale is not None:
+                r = math.log(float(self.coord_rescale))
+                pos = pos * pos.new_empty(1).uniform_(-r, r).exp()
         return pos
 
     def _initial_cores(self, start: int, stop: int, batch: int):
@@ -481,6 +808,10 @@ class VECA(BaseModule):
                 f'{self.patch_size}x{self.patch_size}.')
 
     def forward(self, x: torch.Tensor):
+        if self.frozen and torch.is_grad_enabled():
+            # frozen: no autograd graph through the backbone at all
+            with torch.no_grad():
+                return self.forward(x)
         self._check_input(x)
         B = x.shape[0]
         P = self.patch_size
@@ -493,8 +824,8 @@ class VECA(BaseModule):
 
         budgets = self.active_budgets()
         self.last_budgets = budgets
-        per_stage = self.num_layers // len(budgets)
-        C = budgets[0]
+        per_layer = layer_budgets(budgets, self.num_layers)
+        C = per_layer[0]
         cores, u = self._initial_cores(0, C, B)
         x = torch.cat((cores, patches), dim=1)
         outs = []
@@ -502,7 +833,7 @@ class VECA(BaseModule):
             if i > 0:
                 delta = self.pos_linears[i - 1](x[:, :C])
                 u = u + self.pos_alpha[i - 1] * delta
-                new_C = budgets[i // per_stage]
+                new_C = per_layer[i]
                 if new_C < C:
                     x = torch.cat((x[:, :new_C], x[:, C:]), dim=1)
                     u = u[:, :new_C]
@@ -519,7 +850,8 @@ class VECA(BaseModule):
             else:
                 x = block(x, cis, C)
             if i in self.out_indices:
-                outs.append(self._make_output(x, C, hp, wp))
+                outs.append(self._make_output(
+                    x, C, hp, wp, last=i == self.num_layers - 1))
         if self.training and max(budgets) < self.num_cores:
             # Touch the cores this budget leaves out, so DDP never sees
             # unused parameters whatever the budget.
@@ -528,12 +860,16 @@ class VECA(BaseModule):
                 outs[0] = self._add_zero(outs[0], unused)
         return tuple(outs)
 
-    def _make_output(self, x, C, hp, wp):
+    def _make_output(self, x, C, hp, wp, last: bool = False):
         y = self.final_norm(x) if self.final_norm_enabled else x
-        B, _, D = y.shape
-        fmap = y[:, C:].transpose(1, 2).reshape(B, D, hp, wp)
+        patches, cls = y[:, C:], y[:, 0]
+        if last and self.distill_proj and self.distill_dims is not None:
+            # the released head: project the final-normed patches and CLS
+            patches, cls = self.output_proj(patches), self.output_proj(cls)
+        B, _, D = patches.shape
+        fmap = patches.transpose(1, 2).reshape(B, D, hp, wp)
         if self.output_cls_token:
-            return fmap, y[:, 0]
+            return fmap, cls
         return fmap
 
     def _unused_core_params(self, used: int):
@@ -556,49 +892,135 @@ class VECA(BaseModule):
     # ------------------------------------------------------------------ #
     # Initialisation and checkpoints
     def init_weights(self):
-        if isinstance(self.init_cfg, dict) and \
-                self.init_cfg.get('type') == 'Pretrained':
-            self.load_pretrained(self.init_cfg['checkpoint'])
-            self._is_init = True
-            return
-        if self.init_cfg is not None:
-            super().init_weights()
-            return
-        for name, m in self.named_modules():
-            if isinstance(m, nn.Linear):
-                nn.init.trunc_normal_(m.weight, std=.02)
-                nn.init.zeros_(m.bias)
-            elif isinstance(m, nn.LayerNorm):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
+        """Default init, mmengine's ``init_cfg`` entries, then a *strict*
+        ``Pretrained`` load (dict or list form; mmengine's own ``Pretrained``
+        loads non-strictly and would half-load a backbone silently)."""
+        cfgs = self.init_cfg if isinstance(self.init_cfg, list) else (
+            [] if self.init_cfg is None else [self.init_cfg])
+        for c in cfgs:
+            if not isinstance(c, dict) or 'type' not in c:
+                raise TypeError(f'VECA init_cfg entries must be dicts with a '
+                                f'"type", got {c!r}.')
+        pretrained = [c for c in cfgs if _is_pretrained_cfg(c)]
+        others = [c for c in cfgs if not _is_pretrained_cfg(c)]
+        if len(pretrained) > 1:
+            raise ValueError('VECA init_cfg holds several Pretrained entries '
+                             f'({pretrained}); keep one.')
+        if others:
+            saved = self.init_cfg
+            self.init_cfg = others if isinstance(saved, list) else others[0]
+            try:
+                super().init_weights()
+            finally:
+                self.init_cfg = saved
+        elif not pretrained:
+            for m in self.modules():
+                if isinstance(m, nn.Linear):
+                    nn.init.trunc_normal_(m.weight, std=.02)
+                    nn.init.zeros_(m.bias)
+                elif isinstance(m, nn.LayerNorm):
+                    nn.init.ones_(m.weight)
+                    nn.init.zeros_(m.bias)
+        if pretrained:
+            kw = {k: v for k, v in pretrained[0].items() if k != 'type'}
+            unknown = sorted(set(kw) - {'checkpoint', 'prefix',
+                                        'map_location'})
+            if unknown or 'checkpoint' not in kw:
+                raise ValueError(
+                    f'VECA init_cfg {pretrained[0]}: Pretrained takes '
+                    'checkpoint (required), prefix and map_location; '
+                    f'unknown {unknown}.')
+            self.load_pretrained(**kw)
         self._is_init = True
 
-    def load_pretrained(self, path: str) -> None:
+    def load_pretrained(self, checkpoint: str, prefix: Optional[str] = None,
+                        map_location='cpu') -> None:
         """Load a released, whole-model mm or backbone-only checkpoint.
 
         Always ``weights_only=True`` and strict: a key or shape that
         disagrees with this arch is an error naming the keys and, where the
-        file tells, the arch that would fit.
+        file tells, the arch that would fit; a recorded description (released
+        ``config`` or the converter's ``meta``) that asks for another forward
+        is an error naming the field and the argument to set. ``prefix``
+        (mmengine's ``Pretrained`` semantics) loads the keys under it.
         """
+        path = str(checkpoint)
         if not osp.isfile(path):
             raise FileNotFoundError(
                 f'VECA pretrained checkpoint {path!r} not found. Convert a '
                 'released checkpoint first:\n  python tools/model_converters/'
                 f'veca2mm.py RELEASED.pt {path}\nor train from scratch with '
                 '--cfg-options model.backbone.init_cfg=None')
-        ckpt = load_checkpoint_safely(path, map_location='cpu')
-        state, ckpt_arch = extract_veca_state_dict(ckpt, path)
-        self.load_veca_state_dict(state, ckpt_arch, source=path)
+        ckpt = load_checkpoint_safely(path, map_location=map_location)
+        state, desc = extract_veca_state_dict(ckpt, path, prefix=prefix)
+        self.load_veca_state_dict(state, desc['arch'] if desc else None,
+                                  source=path, description=desc)
+
+    def checkpoint_args(self) -> dict:
+        """The arguments that fix what this VECA computes from its weights
+        (what a released ``config`` / the converter's ``meta`` records)."""
+        return dict(arch=dict(self.arch), patch_size=self.patch_size,
+                    in_channels=self.in_channels, core_chunk=self.core_chunk,
+                    patch_norm=hasattr(self.patch_embed, 'norm'),
+                    rope_zero_fraction=self.rope_zero_fraction,
+                    rope_zero_from=self.rope_zero_from,
+                    coord_shift=self.coord_shift,
+                    coord_jitter=self.coord_jitter,
+                    coord_rescale=self.coord_rescale)
+
+    def check_description(self, desc: Optional[dict],
+                          source: str = 'checkpoint') -> None:
+        """Raise unless this VECA computes what ``desc`` (checkpoint args)
+        describes. ``coord_aug=False`` is an explicit opt-out of the
+        train-mode coordinate augmentation, so its parts are then not
+        compared."""
+        bad = self._description_mismatches(desc)
+        if bad:
+            raise ValueError(f'{source} describes a VECA this one does not '
+                             'reproduce:\n' + '\n'.join(bad) + _DESC_HINT)
+
+    def _description_mismatches(self, desc: Optional[dict]) -> List[str]:
+        if not desc:
+            return []
+        mine = self.checkpoint_args()
+        bad = []
+        arch, own = desc.get('arch'), mine['arch']
+        if arch is not None:
+            for k in ARCH_KEYS + OPTIONAL_ARCH_KEYS:
+                a, b = arch.get(k), own.get(k)
+                if k == 'mlp_ratio':
+                    same = int(own['embed_dims'] * a) == int(
+                        own['embed_dims'] * b)
+                else:
+                    same = a == b
+                if not same:
+                    bad.append(f'{_RELEASED_NAME.get(k, k)}={a!r} but this '
+                               f'VECA has arch {k}={b!r}: set arch='
+                               f'{arch_name(arch)!r}')
+        for arg, value in desc.items():
+            if arg == 'arch' or (arg.startswith('coord_')
+                                 and not self.coord_aug):
+                continue
+            have = mine[arg]
+            same = (abs(value - have) < 1e-9 if isinstance(value, float)
+                    and isinstance(have, (int, float)) else value == have)
+            if not same:
+                bad.append(f'{_RELEASED_NAME.get(arg, arg)}={value!r} but '
+                           f'this VECA has {arg}={have!r}: set {arg}='
+                           f'{value!r}')
+        return ['  the checkpoint\'s ' + b for b in bad]
 
     def load_veca_state_dict(self, state: Dict[str, torch.Tensor],
                              ckpt_arch: Optional[dict] = None,
-                             source: str = 'state dict') -> None:
+                             source: str = 'state dict',
+                             description: Optional[dict] = None) -> None:
         """Strict load with an error that says which arch would fit."""
         own = self.state_dict()
         missing = sorted(set(own) - set(state))
         unexpected = sorted(set(state) - set(own))
         wrong = sorted(k for k in set(own) & set(state)
                        if own[k].shape != state[k].shape)
+        described = self._description_mismatches(description)
         if missing or unexpected or wrong:
             ckpt_arch = ckpt_arch or infer_arch_from_state_dict(state)
             lines = [f'Checkpoint {source} does not fit VECA(arch='
@@ -614,16 +1036,79 @@ class VECA(BaseModule):
                 lines.append('  shape mismatches: ' + _head([
                     f'{k} ckpt {tuple(state[k].shape)} vs model '
                     f'{tuple(own[k].shape)}' for k in wrong]))
-            if ckpt_arch is not None:
+            if ckpt_arch is not None and ckpt_arch != self.arch:
                 lines.append(f'  the checkpoint is arch={arch_name(ckpt_arch)!r}'
                              '; build VECA with that arch.')
+            if 'output_proj.weight' in state and self.distill_dims is None:
+                lines.append(
+                    '  it has a distillation projection output_proj '
+                    f'({state["output_proj.weight"].shape[0]} wide): use an '
+                    'arch with distill_dims='
+                    f'{state["output_proj.weight"].shape[0]}.')
+            elif 'output_proj.weight' not in state and self.distill_dims:
+                lines.append(
+                    '  it has no distillation projection output_proj (a '
+                    'student built without a teacher): use an arch dict '
+                    'with distill_dims=None.')
             if any(k.startswith('patch_embed.norm') for k in unexpected):
                 lines.append('  it has a patch-embedding LayerNorm: set '
                              'patch_norm=True.')
-            raise ValueError('\n'.join(lines))
+            raise ValueError('\n'.join(lines + described) +
+                             (_DESC_HINT if described else ''))
+        if described:
+            raise ValueError(f'{source} describes a VECA this one does not '
+                             'reproduce:\n' + '\n'.join(described) +
+                             _DESC_HINT)
         self.load_state_dict(state, strict=True)
         print_log(f'VECA: loaded {len(state)} tensors from {source}',
                   logger='current')
+
+
+_DESC_HINT = ('\n(veca_mm.apis.init_backbone builds the VECA a checkpoint '
+              'describes; tools/model_converters/veca2mm.py --print-config '
+              'prints its backbone=dict(...).)')
+
+
+def _is_pretrained_cfg(cfg: dict) -> bool:
+    t = cfg.get('type')
+    return t == 'Pretrained' or getattr(t, '__name__', None) == \
+        'PretrainedInit'
+
+
+# VECA argument / arch key -> released config field, for error messages.
+_RELEASED_NAME = {arg: f'{field} (VECA {arg})'
+                  for field, (arg, _) in RELEASED_FIELDS.items()}
+_RELEASED_NAME.update({key: f'{field} (arch {key})'
+                       for field, key in _RELEASED_ARCH_FIELDS.items()})
+_RELEASED_NAME['distill_dims'] = 'distill_output_dim (arch distill_dims)'
+
+# Fields of the released config dataclasses that do not change what a loaded
+# model computes (initialisation, teacher, training schedule, data, logging).
+RELEASED_TRAINING_FIELDS = frozenset('''
+model_family init_patch_from_dinov3 dinov3_timm_name fps_pool_size
+fps_coord_range nested_budgets nested_budget_weights matryoshka_budgets
+matryoshka_budget_weights teacher_id teacher_num_register_tokens
+teacher_compile teacher_compile_mode teacher_dtype weight_dense
+dense_norm_eps dense_mse_weight lr lr_min adamw_eps weight_decay
+mixed_precision train_dir val_dir index_dir train_index val_index
+wandb_project wandb_entity wandb_run_name wandb_log_every normuon_mu
+normuon_beta2 normuon_nesterov normuon_adjust_lr normuon_use_triton
+normuon_flatten normuon_cautious_wd base_seed image_size resize_short
+val_active_k teacher_microbatch batch_size epochs warmup_epochs
+steps_per_epoch num_workers save_every_epochs validate_every_epochs
+ckpt_name best_ckpt_name resolutions resize_short_by_res batch_size_by_res
+teacher_microbatch_by_res phase_a_steps phase_a_probs total_steps
+phase_b_probs freeze_pos_steps warmup_steps eval_every_steps
+save_every_steps milestone_steps val_steps_by_res val_budgets
+save_best_by_avg_val always_save_latest train_num_workers val_num_workers
+prefetch_factor init_ckpt ft_ckpt_name resume_if_exists resolution_seed
+'''.split())
+# Fields that change the forward (honoured through RELEASED_FIELDS, the arch
+# or checked: dropout).
+RELEASED_FORWARD_FIELDS = frozenset(
+    set(RELEASED_FIELDS) | set(_RELEASED_ARCH_FIELDS) |
+    {'distill_output_dim', 'matryoshka_chunk_size', 'dropout'})
+_CHECKPOINT_ARGS = ('arch', ) + tuple(a for a, _ in RELEASED_FIELDS.values())
 
 
 def _head(keys: List[str], n: int = 8) -> str:
@@ -645,52 +1130,102 @@ _VECA_MARKERS = ('patch_embed.proj.weight', 'query_token_chunks.0',
                  'blocks.0.attn.q_proj.weight')
 
 
-def extract_veca_state_dict(ckpt, path: str = '<checkpoint>'
+def description_from_meta(meta, path: str = '<checkpoint>'
+                          ) -> Optional[dict]:
+    """The checkpoint args an mm checkpoint's ``meta`` records (written by
+    ``tools/model_converters/veca2mm.py``), or None."""
+    if not isinstance(meta, dict):
+        return None
+    if 'veca_args' in meta:
+        args = meta['veca_args']
+        if not isinstance(args, dict) or set(args) != set(_CHECKPOINT_ARGS):
+            raise ValueError(
+                f'{path}: malformed meta.veca_args {args!r}: expected a dict '
+                f'with exactly the keys {_CHECKPOINT_ARGS}; re-convert the '
+                'released file with tools/model_converters/veca2mm.py.')
+        try:
+            return dict(args, arch=resolve_arch(args['arch']))
+        except (TypeError, ValueError) as e:
+            raise ValueError(f'{path}: malformed meta.veca_args: {e}') \
+                from None
+    if 'veca_arch' in meta:  # converters before veca_args
+        desc = dict(arch=resolve_arch(meta['veca_arch']))
+        for key, arg in (('patch_norm', 'patch_norm'),
+                         ('patch_size', 'patch_size'),
+                         ('core_chunk', 'core_chunk')):
+            if key in meta:
+                desc[arg] = meta[key]
+        return desc
+    return None
+
+
+def extract_veca_state_dict(ckpt, path: str = '<checkpoint>',
+                            prefix: Optional[str] = None
                             ) -> Tuple[Dict[str, torch.Tensor],
                                        Optional[dict]]:
-    """The backbone's state dict and (if recorded) its arch, from any of the
-    released / mm whole-model / mm backbone-only / plain state-dict forms."""
+    """The backbone's state dict and (if recorded) its description, from
+    any of the released / mm whole-model / mm backbone-only / plain
+    state-dict forms.
+
+    The description is the dict of ``VECA`` arguments that fix the forward
+    (``arch``, ``patch_size``, ``core_chunk``, RoPE and coordinate fields,
+    see :meth:`VECA.checkpoint_args`), read from a released ``config`` or the
+    converter's ``meta``; a malformed one is an error, never skipped.
+    ``prefix``: keep only the keys under it (mmengine's ``Pretrained``
+    ``prefix``), stripped.
+    """
     if not isinstance(ckpt, dict):
         raise ValueError(f'{path} is not a checkpoint dict (found '
                          f'{type(ckpt).__name__}).')
-    arch = None
+    desc = None
     if 'student' in ckpt:  # released research checkpoint
-        state = {_strip(k, ('module.', 'student.')): v
-                 for k, v in ckpt['student'].items()}
-        if isinstance(ckpt.get('config'), dict):
-            try:
-                arch = arch_from_released_config(ckpt['config'])
-            except KeyError:
-                arch = None
+        raw, strip = ckpt['student'], ('module.', 'student.')
+        if 'config' in ckpt:
+            desc = veca_args_from_released_config(ckpt['config'], path)
     elif 'state_dict' in ckpt:  # mmengine checkpoint
-        raw = {_strip(k, ('module.', )): v
-               for k, v in ckpt['state_dict'].items()}
-        if any(k.startswith('backbone.') for k in raw):
-            state = {k[len('backbone.'):]: v for k, v in raw.items()
-                     if k.startswith('backbone.')}
-        else:
-            state = raw
-        meta = ckpt.get('meta') or {}
-        arch = meta.get('veca_arch') if isinstance(meta, dict) else None
+        raw, strip = ckpt['state_dict'], ('module.', )
+        desc = description_from_meta(ckpt.get('meta'), path)
     elif ckpt and all(isinstance(v, torch.Tensor) for v in ckpt.values()):
-        state = {_strip(k, ('module.', 'backbone.')): v
-                 for k, v in ckpt.items()}
+        raw, strip = ckpt, ('module.', 'backbone.')
     else:
         raise ValueError(
             f'{path} is neither a released VECA checkpoint (a dict with '
             '"student"), an mm checkpoint (a dict with "state_dict") nor a '
             f'state dict; its top-level keys are {_head(sorted(map(str, ckpt)))}.')
+    if not isinstance(raw, dict):
+        raise ValueError(f'{path}: the weights are a {type(raw).__name__}, '
+                         'not a state dict.')
+    if prefix:
+        p = prefix if prefix.endswith('.') else prefix + '.'
+        sub = {k[len(p):]: v for k, v in raw.items() if k.startswith(p)}
+        if not sub:
+            raise ValueError(
+                f'{path}: no key starts with prefix {p!r} (init_cfg prefix); '
+                f'its keys look like {_head(sorted(raw), 5)}.')
+        raw = sub
+    state = {_strip(k, strip): v for k, v in raw.items()}
+    if not prefix and 'state_dict' in ckpt and any(
+            k.startswith('backbone.') for k in state):
+        state = {k[len('backbone.'):]: v for k, v in state.items()
+                 if k.startswith('backbone.')}
+    if (desc is not None and 'student' in ckpt
+            and 'distill_output_dim' not in ckpt['config']
+            and 'output_proj.weight' in state):
+        # a config from before the field: the width is in the weights
+        desc['arch'] = resolve_arch(dict(
+            desc['arch'], distill_dims=state['output_proj.weight'].shape[0]))
     if not any(m in state for m in _VECA_MARKERS):
         raise ValueError(
             f'{path} does not hold VECA weights (none of {_VECA_MARKERS}); its '
             f'keys look like {_head(sorted(state), 5)}. Is it a checkpoint of '
             'another model type?')
-    return state, arch
+    return state, desc
 
 
 def infer_arch_from_state_dict(state: Dict[str, torch.Tensor]
                                ) -> Optional[dict]:
-    """Best guess of the arch a VECA state dict was made with."""
+    """Best guess of the arch a VECA state dict was made with (the head
+    count is not in the weights: '?' unless a released family fits)."""
     try:
         D = state['patch_embed.proj.weight'].shape[0]
         L = 1 + max(int(k.split('.')[1]) for k in state
@@ -700,9 +1235,15 @@ def infer_arch_from_state_dict(state: Dict[str, torch.Tensor]
         F_ = state['blocks.0.fc2.weight'].shape[1]
     except (KeyError, ValueError, IndexError):
         return None
+    dd = state['output_proj.weight'].shape[0] \
+        if 'output_proj.weight' in state else None
     for name, s in ARCH_SETTINGS.items():
         if (s['embed_dims'], s['num_layers'], s['num_cores'],
                 int(s['embed_dims'] * s['mlp_ratio'])) == (D, L, M, F_):
-            return dict(s)
-    return dict(embed_dims=D, num_layers=L, num_heads='?',
+            return dict(s, distill_dims=dd) if dd else {
+                k: v for k, v in s.items() if k != 'distill_dims'}
+    arch = dict(embed_dims=D, num_layers=L, num_heads='?',
                 mlp_ratio=round(F_ / D, 5), num_cores=M)
+    if dd:
+        arch['distill_dims'] = dd
+    return arch

@@ -6,8 +6,9 @@ and has no upper bound, but mmseg pads depth maps with ``seg_pad_val=255``
 (``SegDataPreProcessor`` batching, ``RandomRotate`` borders), which it then
 trains on as 255 m of ground truth; and an image with no valid pixel (a KITTI
 crop above the LiDAR's field of view) enters the batch mean as a zero loss.
-:class:`MaskedSiLogLoss` keeps only ``min_depth < gt <= max_depth`` and
-averages over the images that have a valid pixel.
+:class:`MaskedSiLogLoss` keeps only ``min_depth < gt < max_depth`` (the
+metric's rule, :func:`veca_mm.utils.depth.valid_depth_mask`) and averages
+over the images that have a valid pixel.
 """
 from typing import Optional, Sequence, Tuple
 
@@ -19,21 +20,23 @@ from mmseg.models.decode_heads.decode_head import BaseDecodeHead
 from mmseg.models.utils import resize
 from torch import Tensor
 
+from veca_mm.utils.depth import valid_depth_mask
+
 
 @MODELS.register_module()
 class MaskedSiLogLoss(nn.Module):
     """Scale-invariant log loss over valid pixels only (BTS form).
 
-    Per image, ``d = log(pred) - log(gt)`` over ``min_depth < gt <=
-    max_depth``, ``loss = scale * sqrt(mean(d^2) - variance_focus *
+    Per image, ``d = log(pred) - log(gt)`` over ``min_depth < gt <
+    max_depth`` (the metric's rule), ``loss = scale * sqrt(mean(d^2) - variance_focus *
     mean(d)^2)``; then the mean over the images that have a valid pixel
     (zero, with zero gradient, when none has).
 
     Args:
         min_depth (float): ground truth at or below this is invalid
             (0 = no LiDAR return / missing Kinect depth).
-        max_depth (float, optional): ground truth above this is invalid
-            (padding, sky); :class:`VECADepthHead` fills in its own
+        max_depth (float, optional): ground truth at or above this is
+            invalid (padding, sky); :class:`VECADepthHead` fills in its own
             ``max_depth`` when None.
         variance_focus (float): lambda; 0.85 as BTS / AdaBins.
         scale (float): 10 as BTS.
@@ -60,10 +63,9 @@ class MaskedSiLogLoss(nn.Module):
         self._loss_name = loss_name
 
     def valid_mask(self, target: Tensor) -> Tensor:
-        valid = (target > self.min_depth) & torch.isfinite(target)
-        if self.max_depth is not None:
-            valid &= target <= self.max_depth
-        return valid
+        max_depth = float('inf') if self.max_depth is None else \
+            self.max_depth
+        return valid_depth_mask(target, self.min_depth, max_depth)
 
     def forward(self, pred: Tensor, target: Tensor, **kwargs) -> Tensor:
         assert pred.shape == target.shape, \
@@ -128,9 +130,16 @@ class VECADepthHead(BaseDecodeHead):
                  **kwargs):
         if max_depth <= 0:
             raise ValueError(f'max_depth must be positive, got {max_depth}')
-        kwargs.pop('num_classes', None)
-        kwargs.pop('out_channels', None)
-        kwargs.pop('input_transform', None)
+        fixed = dict(num_classes=1, out_channels=1,
+                     input_transform='multiple_select')
+        clash = {k: kwargs.pop(k) for k in fixed if k in kwargs}
+        clash = {k: v for k, v in clash.items() if v != fixed[k]}
+        if clash:
+            raise ValueError(
+                f'VECADepthHead predicts one depth channel from the levels in '
+                f'in_index: {clash} cannot be changed (it is always '
+                f'{fixed}). Remove these keys; when the config inherits a '
+                'segmentation decode_head, replace it with _delete_=True.')
         # threshold: unused (DepthEstimator post-processes depth itself);
         # given only to silence BaseDecodeHead's binary-segmentation warning.
         kwargs.setdefault('threshold', 0.5)

@@ -33,7 +33,12 @@ def _check_groups(norm_cfg: dict, channels: int, where: str):
 
 @MODELS.register_module()
 class SimplePyramidNeck(BaseModule):
-    """Stride-16 maps -> strides 4, 8, 16, 32 (and 64 on request).
+    """Single-stride maps -> a pyramid of ``scale_factors`` times their size.
+
+    With a stride-``P`` backbone (VECA's ``patch_size``) level ``s`` has
+    stride ``P / s``: strides 4, 8, 16, 32 (and 64 on request) for the
+    patch-16 models, half that for patch 8. The neck does not know ``P``;
+    the head's strides (anchor generator, ...) are set in the config.
 
     A plain ViT keeps one stride (16) throughout, yet FPN-style heads want a
     pyramid. Following ViTDet's simple feature pyramid, the pyramid is built
@@ -80,8 +85,6 @@ class SimplePyramidNeck(BaseModule):
         self.in_channels = in_channels
         self.out_channels = out_channels
         self.scale_factors = tuple(float(s) for s in scale_factors)
-        # Output strides for a stride-16 backbone, e.g. (4, 8, 16, 32).
-        self.strides = tuple(int(16 / s) for s in self.scale_factors)
 
         _check_groups(norm_cfg, out_channels, 'the output convs (out_channels)')
         self.resample = nn.ModuleList()

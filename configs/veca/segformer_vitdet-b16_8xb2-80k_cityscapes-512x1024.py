@@ -1,0 +1,25 @@
+# Anchor for segformer_veca-b_8xb2-80k_cityscapes-512x1024.py: the same neck
+# and SegFormer head on a ViTDet-style windowed ViT-B/16 (14x14 windows,
+# global attention in blocks 2, 5, 8, 11, decomposed relative positions):
+# timm's SAM image encoder samvit_base_patch16 through mmseg's TIMMBackbone,
+# built at the test size, returning the stride-16 maps of layers 3, 5, 7, 11
+# (features_only drops SAM's 256-channel neck and final norm). Used by
+# tools/analysis_tools/benchmark_model.py. pretrained=False here: for a real
+# run set pretrained=True (timm downloads SAM's weights).
+_base_ = ['./segformer_veca-b_8xb2-80k_cityscapes-512x1024.py']
+model = dict(
+    backbone=dict(
+        _delete_=True,
+        type='TIMMBackbone',
+        model_name='samvit_base_patch16',
+        features_only=True,
+        pretrained=False,
+        out_indices=(3, 5, 7, 11),
+        img_size=(1024, 2048),
+        neck_chans=0))
+# VECA's layer-decay constructor knows VECA's parameter names only.
+optim_wrapper = dict(
+    _delete_=True,
+    type='OptimWrapper',
+    optimizer=dict(
+        type='AdamW', lr=1e-4, betas=(0.9, 0.999), weight_decay=0.05))

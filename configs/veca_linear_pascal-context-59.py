@@ -1,0 +1,27 @@
+# Linear probe on a frozen VECA-B: PASCAL Context, 59 classes (background
+# ignored), 512 x 512 crops, 40k iterations, 8 x 2 images.
+_base_ = [
+    './_base_/models/linear_veca-b.py',
+    'mmseg::_base_/datasets/pascal_context_59.py',
+    'mmseg::_base_/default_runtime.py',
+    './_base_/schedules/linear-probe_40k.py',
+]
+crop_size = (512, 512)
+img_scale = (520, 520)
+model = dict(
+    data_preprocessor=dict(size=crop_size),
+    decode_head=dict(num_classes=59))
+# mmseg's Pascal Context pipeline with 512 crops (its base crops 480)
+train_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='LoadAnnotations', reduce_zero_label=True),
+    dict(type='RandomResize', scale=img_scale, ratio_range=(0.5, 2.0),
+         keep_ratio=True),
+    dict(type='RandomCrop', crop_size=crop_size, cat_max_ratio=0.75),
+    dict(type='RandomFlip', prob=0.5),
+    dict(type='PhotoMetricDistortion'),
+    dict(type='PackSegInputs')
+]
+train_dataloader = dict(batch_size=2, dataset=dict(pipeline=train_pipeline))
+val_dataloader = dict(batch_size=1)
+test_dataloader = val_dataloader

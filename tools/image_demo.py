@@ -1,0 +1,176 @@
+# Copyright (c) veca_mm contributors. Apache-2.0.
+"""Run a trained checkpoint on your own images (one file or a folder).
+
+    python tools/image_demo.py IMG_OR_DIR CONFIG CHECKPOINT
+        [--core-budgets C [C ...]] [--out-dir DIR] [--device cpu]
+        [--opacity 0.5] [--score-thr 0.3]
+
+The task follows the config, and mmseg's / mmdet's own inferencers and
+visualizers do the work:
+
+* semantic segmentation (mmseg ``EncoderDecoder``): ``DIR/vis/NAME`` (the
+  input's name and extension), the coloured class overlay (``--opacity``),
+  and ``DIR/pred/NAME.png``, the class index map;
+* depth (mmseg ``DepthEstimator``): ``DIR/vis/NAME``, the image above its
+  coloured depth map (mmseg's visualizer), and ``DIR/pred/NAME.png``, a
+  16-bit PNG in the dataset's own scale (``depth / depth_rescale_factor`` of
+  the config's ``LoadDepthAnnotation``: millimetres for NYU, metres x 256 for
+  KITTI; 0 = invalid);
+* detection / instance segmentation (mmdet): ``DIR/vis/NAME`` with the boxes
+  and masks scoring at least ``--score-thr``, and ``DIR/preds/NAME.json``.
+
+Predictions have the input image's size. ``--core-budgets 16`` runs the VECA
+backbone with 16 cores in every stage, ``--core-budgets 32 16`` one budget
+per stage (as ``tools/test.py``); one checkpoint serves every budget.
+"""
+import argparse
+import os
+import os.path as osp
+import sys
+
+ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+if ROOT not in sys.path:
+    sys.path.insert(0, ROOT)
+
+import numpy as np  # noqa: E402
+
+import veca_mm  # noqa: E402,F401  (registers the VECA backbone and neck)
+
+IMG_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp')
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(
+        description='Segmentation, depth or detection on your own images')
+    parser.add_argument('img', help='an image file or a folder of images')
+    parser.add_argument('config', help='config file of the checkpoint')
+    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument(
+        '--core-budgets', type=int, nargs='+', metavar='C',
+        help='VECA core budget: one int for every stage or one per stage '
+        '(default: the config\'s model.backbone.core_budgets)')
+    parser.add_argument('--out-dir', default='demo_out',
+                        help='where vis/ and pred/ (preds/ for mmdet) go')
+    parser.add_argument('--device', default='cpu', help='e.g. cpu, cuda:0')
+    parser.add_argument('--opacity', type=float, default=0.5,
+                        help='segmentation: opacity of the class overlay')
+    parser.add_argument('--score-thr', type=float, default=0.3,
+                        help='detection: boxes and masks scoring below are '
+                        'not drawn')
+    args = parser.parse_args(argv)
+    if not 0 <= args.opacity <= 1:
+        parser.error(f'--opacity must be in [0, 1], got {args.opacity}')
+    if not 0 <= args.score_thr <= 1:
+        parser.error(f'--score-thr must be in [0, 1], got {args.score_thr}')
+    return args
+
+
+def list_images(path):
+    """One image, or the images of a folder (recursively, sorted)."""
+    if osp.isfile(path):
+        return [path]
+    if not osp.isdir(path):
+        raise FileNotFoundError(f'{path!r} is neither an image file nor a '
+                                'folder')
+    found = sorted(
+        osp.join(d, f) for d, _, files in os.walk(path) for f in files
+        if f.lower().endswith(IMG_EXTENSIONS))
+    if not found:
+        raise FileNotFoundError(f'no image ({", ".join(IMG_EXTENSIONS)}) '
+                                f'under {path!r}')
+    return found
+
+
+def task_of(cfg):
+    """'det', 'depth' or 'seg', from the config's scope and model type."""
+    if cfg.get('default_scope', None) == 'mmdet':
+        return 'det'
+    return 'depth' if cfg.model.get('type') == 'DepthEstimator' else 'seg'
+
+
+def load_cfg(config, core_budgets=None):
+    from mmengine.config import Config
+    cfg = Config.fromfile(config)
+    if core_budgets:
+        cfg.model.backbone.core_budgets = (
+            core_budgets[0] if len(core_budgets) == 1 else tuple(core_budgets))
+    return cfg
+
+
+def depth_scale(cfg):
+    """``depth_rescale_factor`` of the config's depth loading step, so the
+    16-bit PNG uses the dataset's own units (1e-3 when none is given)."""
+    for key in ('test_pipeline', 'val_pipeline'):
+        for step in cfg.get(key, None) or []:
+            if step.get('type') == 'LoadDepthAnnotation':
+                return float(step.get('depth_rescale_factor', 1e-3))
+    return 1e-3
+
+
+def build_inferencer(cfg, checkpoint, device):
+    """mmseg's ``MMSegInferencer`` or mmdet's ``DetInferencer``."""
+    if task_of(cfg) == 'det':
+        from mmdet.apis import DetInferencer
+        return DetInferencer(model=cfg, weights=checkpoint, device=device,
+                             show_progress=False)
+    from mmseg.apis import MMSegInferencer
+    inferencer = MMSegInferencer(model=cfg, weights=checkpoint, device=device)
+    inferencer.show_progress = False  # one bar, over the folder, below
+    return inferencer
+
+
+def save_depth_png(depth, path, scale):
+    """16-bit PNG in the dataset's units (``depth / scale``), 0 = invalid."""
+    values = np.nan_to_num(depth / scale, nan=0., posinf=0., neginf=0.)
+    if values.max(initial=0) > 65535:
+        raise ValueError(
+            f'depth up to {float(depth.max()):.1f} m does not fit a 16-bit '
+            f'PNG at depth_rescale_factor={scale}; use a coarser factor')
+    _imwrite(np.round(np.clip(values, 0, 65535)).astype(np.uint16), path)
+
+
+def _imwrite(array, path):
+    import mmcv
+    if not mmcv.imwrite(array, path):
+        raise OSError(f'could not write {path}')
+
+
+def run(args):
+    from mmengine.utils import track_iter_progress
+
+    images = list_images(args.img)
+    cfg = load_cfg(args.config, args.core_budgets)
+    task = task_of(cfg)
+    inferencer = build_inferencer(cfg, args.checkpoint, args.device)
+    pred_dir = osp.join(args.out_dir, 'preds' if task == 'det' else 'pred')
+    os.makedirs(pred_dir, exist_ok=True)
+    scale = depth_scale(cfg)
+    for path in track_iter_progress(images):
+        if task == 'det':  # mmdet writes vis/NAME and preds/NAME.json
+            inferencer(path, out_dir=args.out_dir,
+                       pred_score_thr=args.score_thr, no_save_pred=False)
+            continue
+        # mmseg's visualizer writes vis/NAME: the class overlay, or the image
+        # above its coloured depth map
+        sample = inferencer(path, return_datasamples=True,
+                            out_dir=args.out_dir, img_out_dir='vis',
+                            opacity=args.opacity)
+        out = osp.join(pred_dir,
+                       osp.splitext(osp.basename(path))[0] + '.png')
+        if task == 'seg':
+            labels = sample.pred_sem_seg.data[0].cpu().numpy()
+            _imwrite(labels.astype(np.uint8 if labels.max(initial=0) < 256
+                                   else np.uint16), out)
+        else:
+            depth = sample.pred_depth_map.data[0].float().cpu().numpy()
+            save_depth_png(depth, out, scale)
+    print(f'{len(images)} image(s) -> {args.out_dir}/vis, {pred_dir}')
+    return images
+
+
+def main(argv=None):
+    return run(parse_args(argv))
+
+
+if __name__ == '__main__':
+    main()
