@@ -69,24 +69,26 @@ def test_flops_counted_the_same_way_for_every_model():
 
 
 def test_oom_is_a_result_and_a_failure_exits_nonzero(tmp_path, capsys):
-    # a case that cannot fit under RLIMIT_AS: its input alone is 3.2 GB
-    # (the limit: this process's address space, as big as a worker's, +0.3)
+    """One run, two case processes: VECA's input alone (3.2 GB) cannot fit
+    under the address-space limit (this process's own size, as big as a
+    worker's, + 0.3 GiB): a reported result; the released factory cannot
+    be imported: a real failure, so the run exits 1."""
     limit = (bb._proc_status_kib('VmSize') * 1024 + 300 * 2**20) / 2**30
-    r = bb.spawn_case(bb.__file__, BASE, case('veca', 4096, batch=16),
-                      mem_limit_gb=limit, case_timeout=120)
-    assert r['status'] == 'oom', r
-    assert bb.status_text(r).startswith(f'out of memory at {limit:.1f} GiB')
-    # a real failure (the released factory cannot be imported) fails the run
     out = tmp_path / 'b.json'
-    rc = bb.main(BASE + ['--models', 'veca', '--sizes', '32',
+    rc = bb.main(BASE + ['--models', 'veca', '--sizes', '4096',
+                         '--batch-size', '16', '--mem-limit-gb', str(limit),
+                         '--case-timeout', '120',
                          '--released-factory', 'no_such_module_xyz:build',
                          '--out', str(out)])
     assert rc == 1
     rows = {r['model']: r for r in json.loads(out.read_text())['results']}
-    assert rows['veca']['status'] == 'ok'
+    assert rows['veca']['status'] == 'oom', rows['veca']
+    assert bb.status_text(rows['veca']).startswith(
+        f'out of memory at {limit:.1f} GiB (address-space limit')
     assert rows['released']['status'] == 'error'
     assert 'no_such_module_xyz' in rows['released']['error']
-    assert 'FAILED' in capsys.readouterr().err
+    cap = capsys.readouterr()
+    assert 'FAILED' in cap.err and 'out of memory at' in cap.out
 
 
 def test_tables_extrapolation_and_low_precision_refusal():

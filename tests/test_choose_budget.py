@@ -17,7 +17,7 @@ from mmengine.registry import init_default_scope
 from .conftest import REPO, TINY_ARCH, load_tool
 
 CFG = REPO / 'configs/veca/upernet_veca-t_1xb4-600_mini-ade20k-96x96.py'
-ITERS = 30
+ITERS = 15
 
 
 def arch_opts():
@@ -88,7 +88,9 @@ def test_choose_budget_front_target_and_resume(trained, capsys):
     assert len(first['measured']) == len(scheds) == 8
     rows = read_csv(wd / 'choose_budget.csv')
     assert {'schedule', 'latency_ms', 'backbone_ms', 'model_ms', 'mIoU',
-            'pareto'} <= set(rows[0])
+            'backbone_gflops', 'pareto'} <= set(rows[0])
+    flops = {r['schedule']: float(r['backbone_gflops']) for r in rows}
+    assert flops['8'] < flops['8/16'] < flops['16']
     assert (wd / 'choose_budget.png').stat().st_size > 5000
     # the Pareto flags are right: flagged rows are undominated, others not
     lat = [float(r['latency_ms']) for r in rows]
@@ -159,6 +161,11 @@ def test_choose_budget_space_rules():
     assert tool.greedy_next((16, 8, 16), 8) == [(8, 8, 16), (16, 8, 8)]
     # 3 layers split into neither 2 nor 4 stages: uniform budgets only
     assert tool.monotone_schedules(16, 8, 3) == [(8, ), (16, )]
+    with pytest.raises(SystemExit, match='use cpu, cuda or cuda:N'):
+        tool.select_device('tpu')
+    if not torch.cuda.is_available():
+        with pytest.raises(SystemExit, match='no CUDA device'):
+            tool.select_device('cuda:0')
 
 
 def test_core_drift_self_and_after_finetuning(trained):
@@ -178,7 +185,7 @@ def test_core_drift_self_and_after_finetuning(trained):
 
     moved = tool.main([str(init), str(ft), '--out-dir', str(tmp / 'cd1')] +
                       common)
-    assert moved['bank']['cosine_mean'] < 0.999
+    assert moved['bank']['cosine_mean'] < 1 - 1e-5  # self: 1 +- 1e-7
     assert moved['bank']['displacement_max'] > 1e-4
     layers = moved['layers']
     assert min(r['cosine_mean'] for r in layers) < 0.99
@@ -248,3 +255,37 @@ def test_hard_mini_ade20k_is_real_ade_and_scene_dependent(tmp_path):
     a = (tmp_path / 'ADEChallengeData2016' / name).read_bytes()
     assert a == (tmp_path / 'b' / 'ADEChallengeData2016' / name).read_bytes()
     assert other.endswith('ADEChallengeData2016')
+
+
+def test_choose_budget_greedy_search_path(tmp_path, monkeypatch):
+    """The greedy search's path on a synthetic model (no network runs):
+    later stages matter less, so it lowers them first."""
+    tool = load_tool('tools/analysis_tools/choose_budget.py')
+    from veca_mm.utils.stages import layer_budgets
+    calls = []
+
+    def fake_eval(cfg, checkpoint, budgets, work_dir, repeats):
+        calls.append(tuple(budgets))
+        per_layer = layer_budgets(tuple(budgets), 4)
+        score = sum(b * w for b, w in zip(per_layer, (8, 4, 2, 1)))
+        return dict(budgets=list(budgets), input_hw=[96, 96],
+                    backbone_ms=float(sum(per_layer)),
+                    model_ms=float(sum(per_layer)) + 10, mIoU=score / 10)
+
+    monkeypatch.setattr(tool.budget_sweep, 'evaluate_schedule', fake_eval)
+    ckpt = tmp_path / 'x.pth'
+    ckpt.write_bytes(b'')
+    res = tool.main([str(CFG), str(ckpt), '--latency-ms', '100',
+                     '--search', 'greedy', '--work-dir', str(tmp_path)])
+    assert calls[:4] == [(8, ), (16, ), (24, ), (32, )]
+    assert len(calls) == len(set(calls))  # nothing measured twice
+    # first step lowers the last stage, then keeps lowering the late ones
+    assert calls[4:8] == [(24, 32, 32, 32), (32, 24, 32, 32),
+                          (32, 32, 24, 32), (32, 32, 32, 24)]
+    assert (32, 32, 32, 8) in calls and (8, ) in calls
+    assert len(calls) <= 4 + 4 * 3 * 4
+    # best within 100 ms (model_ms = 10 + sum of per-layer budgets)
+    fits = [c for c in calls if sum(layer_budgets(c, 4)) + 10 <= 100]
+    best = max(fits, key=lambda c: sum(
+        b * w for b, w in zip(layer_budgets(c, 4), (8, 4, 2, 1))))
+    assert res['chosen']['schedule'] == best

@@ -67,6 +67,7 @@ def iters(n, ckpt_every=None):
     return [f'train_cfg.max_iters={n}', f'train_cfg.val_interval={n}',
             f'default_hooks.checkpoint.interval={ckpt_every or n}',
             'default_hooks.checkpoint.max_keep_ckpts=3',
+            'default_hooks.logger.interval=1',
             f'param_scheduler.0.end={warm}',
             f'param_scheduler.1.begin={warm}', f'param_scheduler.1.end={n}']
 
@@ -210,6 +211,7 @@ def test_probe_through_tools_train_freezes_backbone_and_learns(
     trivial = load_tool('tools/dataset_converters/make_mini_ade20k.py'
                         ).trivial_miou(mini_ade)
     miou = [r['mIoU'] for r in vals if 'mIoU' in r][-1]
+    print(f'probe mIoU {miou:.2f}, trivial {trivial:.2f}')
     assert miou > trivial + MARGIN, (miou, trivial)
 
 
@@ -233,12 +235,12 @@ def test_every_probe_config_trains_on_its_mini_set(tmp_path, task):
             str(tmp_path), num_train=2, num_test=1)
     opts = roots(root) + iters(2) + ['train_dataloader.batch_size=2']
     if task == 'voc12aug':  # a ConcatDataset of VOC train + SBD aug
-        opts = [o for o in opts if not o.startswith('train_')] + [
-            'train_dataloader.batch_size=2'] + [
+        opts = [o for o in opts
+                if not o.startswith('train_dataloader.dataset.')] + [
             f'train_dataloader.dataset.datasets.{i}.data_root={root}'
             for i in (0, 1)]
     losses, vals = train(MINI[task], tmp_path / 'work', *opts)
-    assert [r['iter'] for r in losses] == [1, 2] or len(losses) >= 1
+    assert [r['iter'] for r in losses] == [1, 2]
     assert all(math.isfinite(r['loss']) for r in losses)
     metric = 'rmse' if task in ('nyu', 'kitti') else 'mIoU'
     assert any(metric in r and math.isfinite(r[metric]) for r in vals)

@@ -352,7 +352,7 @@ def run_case(args, case: dict) -> dict:
             res['sdpa_backends'] = summarize_backends(model,
                                                       sdpa_backends(prof))
             if args.profile:
-                key = 'self_cuda_time_total' if cuda else 'self_cpu_time_total'
+                key = 'self_device_time_total' if cuda else 'self_cpu_time_total'
                 res['profile'] = prof.key_averages().table(
                     sort_by=key, row_limit=args.profile)
                 res['profile_classes'] = profile_summary(prof, cuda)
@@ -426,7 +426,12 @@ def spawn_case(script: str, argv, case: dict, mem_limit_gb: float = 0.,
         if timer:
             timer.start()
         # wait4: this child's own peak RSS, even when it was killed
-        _, status, usage = os.wait4(proc.pid, 0)
+        try:
+            _, status, usage = os.wait4(proc.pid, 0)
+        except BaseException:  # the driver is stopped: stop the case too
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            raise
         if timer:
             timer.cancel()
         proc.returncode = os.waitstatus_to_exitcode(status)
@@ -707,7 +712,13 @@ def parse_args(argv=None):
     p.add_argument('--sdpa-report', action='store_true',
                    help='name the SDPA kernel of every attention call (always '
                    'on with --device cuda)')
-    p.add_argument('--out', default=None, help='save the results as JSON')
+    p.add_argument('--out', default=None,
+                   help='save the results as JSON (and, after every case, '
+                   'the runs so far as OUT.partial)')
+    p.add_argument('--report', default=None, metavar='JSON',
+                   help='run nothing: print the tables of the runs saved in '
+                   'an --out file or OUT.partial (give the same model/size/'
+                   'dtype options as the run)')
     p.add_argument('--_case', default=None, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     # The model's own check of the budget (multiple of its core_chunk, at
@@ -741,7 +752,7 @@ def parse_args(argv=None):
     for flag, s in (('with_2048', 2048), ('with_4096', 4096)):
         if getattr(args, flag) and (s, s) not in args.sizes:
             args.sizes.append((s, s))
-    if args.device == 'cuda' and '_case' in vars(args) and not args._case:
+    if args.device == 'cuda' and not args._case:
         if not torch.cuda.is_available():
             p.exit(2, '--device cuda: this torch build sees no CUDA device '
                    f'(torch {torch.__version__}, torch.version.cuda='
@@ -780,10 +791,18 @@ def main(argv=None):
                 flops[(name, (h, w))] = count_flops(name, args, h, w)
     load0 = os.getloadavg()
     runs = []
+    if args.report:  # only re-render the tables of an earlier (partial) run
+        with open(args.report) as f:
+            runs, cases = json.load(f)['runs'], []
+    # SIGTERM (e.g. kill) stops the running case too, see spawn_case
+    signal.signal(signal.SIGTERM, lambda *a: sys.exit(143))
     for i, case in enumerate(cases):
         r = spawn_case(__file__, argv, case, args.mem_limit_gb,
                        args.case_timeout, args.device == 'cuda')
         runs.append(r)
+        if args.out:  # a stopped run keeps what it measured: --report it
+            with open(args.out + '.partial', 'w') as f:
+                json.dump(dict(runs=runs), f)
         h, w = case['size']
         msg = (f'{r["median_s"] * 1e3:,.1f} ms' if r['status'] == 'ok' else
                status_text(r))

@@ -65,6 +65,7 @@ def child(args, mode, size):
     torch.manual_seed(0)
     model = VECA(arch=args.arch, patch_size=16, out_indices=(-1, ),
                  core_budgets=args.core_budget, init_cfg=None).eval()
+    model.init_weights()
     run = torch.compile(model) if mode.startswith('compiled') else model
     x = torch.randn(1, 3, size, size)
     bf16 = mode.endswith('bf16')
@@ -79,8 +80,15 @@ def child(args, mode, size):
             t0 = time.perf_counter()
             run(x)
             times.append(time.perf_counter() - t0)
+        out = run(x)[-1].float() if bf16 else None
+    rel_err = None
+    if bf16:  # relative L2 error of the last feature map vs eager fp32
+        with torch.no_grad():
+            ref = model(x)[-1]
+        rel_err = float((out - ref).norm() / ref.norm())
     print(json.dumps(dict(mode=mode, size=size, median=statistics.median(
-        times), first=first, threads=torch.get_num_threads())))
+        times), first=first, threads=torch.get_num_threads(),
+        rel_err=rel_err)))
 
 
 def main(argv=None):
@@ -110,8 +118,9 @@ def main(argv=None):
     print(f'\nVECA-{args.arch} C={args.core_budget}, batch 1, '
           f'{next(iter(rows.values()))["threads"] if rows else "?"} '
           f'threads; CPU flags: {" ".join(cpu_flags()) or "none"}')
-    print(f'| size | mode | forward (s) | speed-up vs eager fp32 | first call (s) |')
-    print('|---|---|---|---|---|')
+    print('| size | mode | forward (s) | speed-up vs eager fp32 | '
+          'first call (s) | rel. error vs fp32 |')
+    print('|---|---|---|---|---|---|')
     for size in args.sizes:
         base = rows.get(('eager', size))
         for mode in args.modes:
@@ -119,8 +128,9 @@ def main(argv=None):
             if r is None:
                 continue
             ratio = f'{base["median"] / r["median"]:.2f}x' if base else '-'
+            err = '-' if r.get('rel_err') is None else f'{r["rel_err"]:.1e}'
             print(f'| {size} | {mode} | {r["median"]:.3f} | {ratio} | '
-                  f'{r["first"]:.1f} |')
+                  f'{r["first"]:.1f} | {err} |')
     return rows
 
 

@@ -104,14 +104,19 @@ def time_model(runner, repeats):
     data = model.data_preprocessor(batch, False)
     inputs = data['inputs']
     times = dict(backbone=[], model=[])
+    # GPU work is asynchronous: wait for it before reading the clock
+    sync = torch.cuda.synchronize if inputs.is_cuda else (lambda: None)
     with torch.inference_mode():
         model.test_step(batch)  # warm-up
         for _ in range(repeats):
+            sync()
             t0 = time.perf_counter()
             model.backbone(inputs)
+            sync()
             times['backbone'].append(time.perf_counter() - t0)
             t0 = time.perf_counter()
             model.test_step(batch)
+            sync()
             times['model'].append(time.perf_counter() - t0)
     return {k: statistics.median(v) for k, v in times.items()}, tuple(
         inputs.shape[-2:])

@@ -18,7 +18,8 @@ Candidates (``--search``):
   schedules (32 cores: 66), else ``greedy`` (64 cores: about 110).
 
 Writes into the work dir ``choose_budget.csv`` (``schedule, latency_ms,
-backbone_ms, model_ms, input_hw``, the metrics, ``pareto``), ``.json`` and
+backbone_ms, model_ms, backbone_gflops, input_hw``, the metrics, ``pareto``;
+GFLOPs are analytic, a noise-free cost beside the latency), ``.json`` and
 ``.png`` (metric vs latency, Pareto front and the choice marked). The CSV is
 rewritten after every schedule: a killed run resumes where it stopped and
 rows deleted from it are measured again.
@@ -175,9 +176,10 @@ def choose(rows, metric, lower_better, target):
 class Measurer:
     """Measures schedules once each; reads and rewrites the CSV."""
 
-    def __init__(self, args, cfg, work_dir, num_layers):
+    def __init__(self, args, cfg, work_dir, arch):
         self.args, self.cfg, self.work_dir = args, cfg, work_dir
-        self.num_layers = num_layers
+        self.arch = arch
+        num_layers = self.num_layers = arch['num_layers']
         self.csv_path = osp.join(work_dir, 'choose_budget.csv')
         self.rows = {}  # schedule tuple -> row
         self.order = []
@@ -206,6 +208,7 @@ class Measurer:
                               num_layers)
                 r.pop('pareto', None)
                 r.pop('latency_ms', None)
+                r.pop('backbone_gflops', None)
                 row = dict(schedule=s, input_hw=r.pop('input_hw'))
                 row.update({k: float(v) for k, v in r.items() if v != ''})
                 self.rows[s] = row
@@ -232,8 +235,8 @@ class Measurer:
 
     def metric_key(self):
         keys = [k for k in next(iter(self.rows.values()))
-                if k not in ('schedule', 'input_hw', 'latency_ms') +
-                TIMING]
+                if k not in ('schedule', 'input_hw', 'latency_ms',
+                             'backbone_gflops') + TIMING]
         if not keys:
             raise SystemExit('the test loop returned no numeric metric')
         if self.metric is None:
@@ -246,7 +249,8 @@ class Measurer:
 
     def table(self):
         lat = f'{self.args.latency_of}_ms'
-        rows = [dict(self.rows[s], latency_ms=self.rows[s][lat])
+        rows = [dict(self.rows[s], latency_ms=self.rows[s][lat],
+                     backbone_gflops=self.gflops(s, self.rows[s]['input_hw']))
                 for s in self.order]
         metric, _ = self.metric_key()
         mask = pareto_mask(rows, metric, metric in LOWER_IS_BETTER)
@@ -254,11 +258,21 @@ class Measurer:
             r['pareto'] = int(m)
         return rows
 
+    def gflops(self, schedule, input_hw):
+        """The backbone's analytic GFLOPs: a noise-free cost beside the
+        measured latency (``veca_mm.utils.flops``)."""
+        from veca_mm.utils.flops import veca_flops
+        bb = self.cfg.model.backbone
+        h, w = (int(v) for v in input_hw.split('x'))
+        return veca_flops(self.arch, h, w, schedule,
+                          bb.get('patch_size', 16),
+                          bb.get('in_channels', 3))['total'] / 1e9
+
     def write(self):
         rows = self.table()
         _, metrics = self.metric_key()
-        fields = ['schedule', 'latency_ms', *TIMING, 'input_hw', *metrics,
-                  'pareto']
+        fields = ['schedule', 'latency_ms', *TIMING, 'backbone_gflops',
+                  'input_hw', *metrics, 'pareto']
         tmp = self.csv_path + '.tmp'
         with open(tmp, 'w', newline='') as f:
             w = csv.DictWriter(f, fieldnames=fields)
@@ -302,6 +316,26 @@ def plot(rows, metric, chosen, target, path, latency_of):
     plt.close(fig)
 
 
+def select_device(device):
+    """Make mmengine's Runner (which puts the model on
+    ``mmengine.device.get_device()``) run on ``device``."""
+    if device == 'cpu':
+        if torch.cuda.is_available():
+            # hide the GPUs before CUDA is initialised
+            os.environ['CUDA_VISIBLE_DEVICES'] = ''
+            if torch.cuda.is_available():
+                raise SystemExit('--device cpu: CUDA was initialised '
+                                 'already; run with CUDA_VISIBLE_DEVICES= .')
+        return
+    if device == 'cuda' or device.startswith('cuda:'):
+        if not torch.cuda.is_available():
+            raise SystemExit(f'--device {device}: no CUDA device here')
+        if ':' in device:
+            torch.cuda.set_device(int(device.split(':')[1]))
+        return
+    raise SystemExit(f'--device {device!r}: use cpu, cuda or cuda:N')
+
+
 def main(argv=None):
     args = parse_args(argv)
     cfg = Config.fromfile(args.config)
@@ -313,10 +347,7 @@ def main(argv=None):
                          'there is no core budget to choose.')
     if not osp.isfile(args.checkpoint):
         raise SystemExit(f'checkpoint {args.checkpoint} not found')
-    if args.device != 'cpu':
-        if args.device.startswith('cuda') and not torch.cuda.is_available():
-            raise SystemExit(f'--device {args.device}: no CUDA device here')
-        cfg.device = args.device  # read by the Runner (mmengine >= 0.8)
+    select_device(args.device)
     if args.max_images:
         cfg.test_dataloader.dataset.indices = args.max_images
     work_dir = args.work_dir or osp.join(
@@ -337,7 +368,7 @@ def main(argv=None):
             else 'greedy'
 
     from mmengine.utils import ProgressBar
-    m = Measurer(args, cfg, work_dir, L)
+    m = Measurer(args, cfg, work_dir, arch)
     uniform = [(b, ) for b in _levels(M, chunk)]
     if search == 'monotone':
         todo = space
@@ -391,11 +422,11 @@ def main(argv=None):
     print(f'{len(rows)} schedules ({len(m.new)} measured this run), '
           f'{len(front)} on the Pareto front of {metric} vs '
           f'{args.latency_of} latency:')
-    print(f'| schedule | {args.latency_of} ms | {metric} |')
-    print('|---|---:|---:|')
+    print(f'| schedule | {args.latency_of} ms | backbone GFLOPs | {metric} |')
+    print('|---|---:|---:|---:|')
     for r in front:
         print(f'| {fmt(r["schedule"])} | {r["latency_ms"]:.1f} | '
-              f'{r[metric]:.3f} |')
+              f'{r["backbone_gflops"]:.3f} | {r[metric]:.3f} |')
     if chosen is None:
         fastest = min(rows, key=lambda r: r['latency_ms'])
         print(f'\nno schedule fits {args.latency_ms:g} ms: the fastest is '

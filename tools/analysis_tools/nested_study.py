@@ -122,10 +122,18 @@ def main(argv=None):
                 json.dump(setting, f, indent=2)
         with open(osp.join(wd, 'last_checkpoint')) as f:
             ckpt = f.read().strip()
-        run([py, osp.join(ROOT, 'tools', 'analysis_tools', 'budget_sweep.py'),
-             args.config, ckpt, '--work-dir', osp.join(wd, 'sweep'),
-             '--repeats', '1', '--cfg-options'] + data)
-        with open(osp.join(wd, 'sweep', 'budget_sweep.json')) as f:
+        sweep_json = osp.join(wd, 'sweep', 'budget_sweep.json')
+        swept = osp.isfile(sweep_json) and json.load(open(sweep_json)).get(
+            'checkpoint') == ckpt and osp.getmtime(sweep_json) > \
+            osp.getmtime(ckpt)
+        if args.reuse and swept:
+            print(f'[{name}] reusing its sweep {sweep_json}', flush=True)
+        else:
+            run([py, osp.join(ROOT, 'tools', 'analysis_tools',
+                              'budget_sweep.py'),
+                 args.config, ckpt, '--work-dir', osp.join(wd, 'sweep'),
+                 '--repeats', '1', '--cfg-options'] + data)
+        with open(sweep_json) as f:
             sweeps[name] = {r['budgets'][0]: r['mIoU']
                             for r in json.load(f)['rows']}
 
