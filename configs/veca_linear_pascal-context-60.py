@@ -1,5 +1,5 @@
-# Linear probe on a frozen VECA-B: PASCAL Context, 60 classes (background counted
-# as a class), 512 x 512 crops, 40k iterations, 8 x 2 images.
+# Linear probe on a frozen VECA-B: PASCAL Context, 60 classes (background
+# counted as a class), 512 x 512 crops, 40k iterations, 8 x 2 images.
 _base_ = [
     './_base_/models/linear_veca-b.py',
     'mmseg::_base_/datasets/pascal_context.py',

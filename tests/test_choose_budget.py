@@ -77,7 +77,7 @@ def test_choose_budget_front_target_and_resume(trained, capsys):
     tmp, opts, _, ckpt = trained
     tool = load_tool('tools/analysis_tools/choose_budget.py')
     wd = tmp / 'choose'
-    base = [str(CFG), str(ckpt), '--work-dir', str(wd), '--repeats', '2',
+    base = [str(CFG), str(ckpt), '--work-dir', str(wd), '--repeats', '1',
             '--cfg-options'] + opts
     first = tool.main(base[:2] + ['--latency-ms', '1e9'] + base[2:])
     scheds = {r['schedule'] for r in first['rows']}
@@ -129,16 +129,16 @@ def test_choose_budget_front_target_and_resume(trained, capsys):
     assert 'no schedule fits 0.001 ms: the fastest is ' + '/'.join(
         map(str, fastest['schedule'])) in out
 
-    # delete three rows: only those are measured again
-    kept = rows[:2] + rows[5:]
+    # delete two rows: only those are measured again
+    kept = rows[:2] + rows[4:]
     with open(wd / 'choose_budget.csv', 'w', newline='') as f:
         w = csv.DictWriter(f, fieldnames=list(rows[0]))
         w.writeheader()
         w.writerows(kept)
     res = tool.main(base[:2] + ['--latency-ms', '1e9'] + base[2:])
     gone = {tuple(int(v) for v in r['schedule'].split('/'))
-            for r in rows[2:5]}
-    assert set(res['measured']) == gone and len(res['measured']) == 3
+            for r in rows[2:4]}
+    assert set(res['measured']) == gone and len(res['measured']) == 2
     assert len(read_csv(wd / 'choose_budget.csv')) == 8
     meta = json.loads((wd / 'choose_budget.json').read_text())
     assert sorted(meta['measured_this_run']) == sorted(

@@ -35,7 +35,8 @@ MINI = {
 }
 FULL = ['veca_linear_ade20k.py', 'veca_linear_cityscapes.py',
         'veca_linear_pascal-context-59.py', 'veca_linear_pascal-context-60.py',
-        'veca_linear_voc12aug.py', 'veca_linear_nyu.py', 'veca_linear_kitti.py']
+        'veca_linear_voc12aug.py', 'veca_linear_nyu.py',
+        'veca_linear_kitti.py']
 LOADERS = ('train', 'val', 'test')
 FAST = [f'{k}_dataloader.{o}' for k in LOADERS
         for o in ('num_workers=0', 'persistent_workers=False')]
@@ -84,18 +85,18 @@ def mini_ade(tmp_path_factory):
 def trained_backbone(tmp_path_factory, mini_ade):
     """A tiny VECA fine-tuned end to end (frozen=False, same model)."""
     work = tmp_path_factory.mktemp('finetune')
-    losses, _ = train(MINI['ade20k'], work, *roots(mini_ade), *iters(120),
+    losses, _ = train(MINI['ade20k'], work, *roots(mini_ade), *iters(80),
                       'model.backbone.frozen=False')
     assert losses[-1]['loss'] < losses[0]['loss']
-    return work / 'iter_120.pth'
+    return work / 'iter_80.pth'
 
 
 @pytest.fixture(scope='module')
 def probe_run(tmp_path_factory, mini_ade, trained_backbone):
-    """The probe of that backbone, 60 iterations, checkpoints at 30/60."""
+    """The probe of that backbone, 40 iterations, checkpoints at 20/40."""
     work = tmp_path_factory.mktemp('probe')
     losses, vals = train(
-        MINI['ade20k'], work, *roots(mini_ade), *iters(60, 30),
+        MINI['ade20k'], work, *roots(mini_ade), *iters(40, 20),
         'model.backbone.init_cfg._delete_=True',  # the mini config's None
         'model.backbone.init_cfg.type=Pretrained',
         f'model.backbone.init_cfg.checkpoint={trained_backbone}')
@@ -192,21 +193,22 @@ def test_optimizer_holds_only_head_and_backbone_runs_without_autograd(
 def test_probe_through_tools_train_freezes_backbone_and_learns(
         probe_run, trained_backbone, mini_ade):
     work, losses, vals = probe_run
-    c30, c60 = _state(work / 'iter_30.pth'), _state(work / 'iter_60.pth')
+    c_mid, c_end = _state(work / 'iter_20.pth'), _state(work / 'iter_40.pth')
     src = _state(trained_backbone)['state_dict']
-    s30, s60 = c30['state_dict'], c60['state_dict']
-    backbone = [k for k in s60 if k.startswith('backbone.')]
-    head = [k for k in s60 if k.startswith('decode_head.')
-            and s60[k].is_floating_point()]
+    s_mid, s_end = c_mid['state_dict'], c_end['state_dict']
+    backbone = [k for k in s_end if k.startswith('backbone.')]
+    head = [k for k in s_end if k.startswith('decode_head.')
+            and s_end[k].is_floating_point()]
     assert len(backbone) > 40 and head
     for k in backbone:  # bit-identical, and the loaded trained weights
-        assert torch.equal(s30[k], s60[k]) and torch.equal(s60[k], src[k]), k
-    assert all(not torch.equal(s30[k], s60[k]) for k in head)
+        assert torch.equal(s_mid[k], s_end[k]), k
+        assert torch.equal(s_end[k], src[k]), k
+    assert all(not torch.equal(s_mid[k], s_end[k]) for k in head)
     # the saved optimizer state covers exactly the head's parameters
-    groups = c60['optimizer']['param_groups']
+    groups = c_end['optimizer']['param_groups']
     n_head = sum(1 for _ in (k for k in head if 'running' not in k))
     assert sum(len(g['params']) for g in groups) == n_head
-    assert len(c60['optimizer']['state']) == n_head
+    assert len(c_end['optimizer']['state']) == n_head
     # and it learnt: beats the majority-class predictor by MARGIN
     trivial = load_tool('tools/dataset_converters/make_mini_ade20k.py'
                         ).trivial_miou(mini_ade)
@@ -219,8 +221,10 @@ def test_probe_through_tools_train_freezes_backbone_and_learns(
 def test_every_probe_config_trains_on_its_mini_set(tmp_path, task):
     conv = REPO / 'tools/dataset_converters'
     if task == 'cityscapes':
-        root = load_tool(conv / 'make_mini_cityscapes.py').make_mini_cityscapes(
-            str(tmp_path), num_train=2, num_val=1, height=64, width=128)
+        root = load_tool(conv / 'make_mini_cityscapes.py'
+                         ).make_mini_cityscapes(str(tmp_path), num_train=2,
+                                                num_val=1, height=64,
+                                                width=128)
     elif task.startswith('pascal-context'):
         root = load_tool(conv / 'make_mini_pascal_context.py'
                          ).make_mini_pascal_context(str(tmp_path), 3, 1, 64)
@@ -271,12 +275,15 @@ def test_mini_voc_and_context_layouts_read_by_mmseg(tmp_path):
     assert values <= {0, 255, *voc_mod.CLASSES} and 255 in values
     names = PascalVOCDataset.METAINFO['classes']
     assert all(names[i] == n for i, (n, *_) in voc_mod.CLASSES.items())
-    aug = PascalVOCDataset(data_root=voc, ann_file='ImageSets/Segmentation/aug.txt',
-                           data_prefix=dict(img_path='JPEGImages',
-                                            seg_map_path='SegmentationClassAug'))
-    val = PascalVOCDataset(data_root=voc, ann_file='ImageSets/Segmentation/val.txt',
-                           data_prefix=dict(img_path='JPEGImages',
-                                            seg_map_path='SegmentationClass'))
+    sets = 'ImageSets/Segmentation'
+    aug = PascalVOCDataset(
+        data_root=voc, ann_file=f'{sets}/aug.txt',
+        data_prefix=dict(img_path='JPEGImages',
+                         seg_map_path='SegmentationClassAug'))
+    val = PascalVOCDataset(
+        data_root=voc, ann_file=f'{sets}/val.txt',
+        data_prefix=dict(img_path='JPEGImages',
+                         seg_map_path='SegmentationClass'))
     assert len(aug) == 5 and len(val) == 1
     names60 = PascalContextDataset.METAINFO['classes']
     assert all(names60[i] == n for i, (n, *_) in ctx_mod.CLASSES.items())
@@ -299,7 +306,8 @@ def test_probe_configs_build_for_s_b_l_and_forward_at_512(name):
     from mmseg.registry import MODELS
     cfg = Config.fromfile(CONFIGS / name)
     assert cfg.model.backbone.frozen and cfg.model.backbone.distill_proj
-    assert cfg.optim_wrapper.constructor == 'VECALayerDecayOptimizerConstructor'
+    assert cfg.optim_wrapper.constructor == \
+        'VECALayerDecayOptimizerConstructor'
     depth = 'nyu' in name or 'kitti' in name
     for arch in ('small', 'base', 'large'):
         mcfg = cfg.model.copy()
@@ -329,9 +337,9 @@ def test_budget_sweep_curve_for_a_probe_checkpoint(probe_run, mini_ade,
                  f'{k}_dataloader.num_workers=0',
                  f'{k}_dataloader.persistent_workers=False']
     out = tmp_path / 'ade'
-    rows = sweep.main([str(CONFIGS / MINI['ade20k']), str(work / 'iter_60.pth'),
-                       '--work-dir', str(out), '--repeats', '1',
-                       '--cfg-options'] + opts)
+    rows = sweep.main([str(CONFIGS / MINI['ade20k']),
+                       str(work / 'iter_40.pth'), '--work-dir', str(out),
+                       '--repeats', '1', '--cfg-options'] + opts)
     assert [r['budgets'] for r in rows] == [[8], [16]]
     assert all(0 < r['mIoU'] <= 100 for r in rows)
     assert (out / 'budget_sweep.png').stat().st_size > 1000

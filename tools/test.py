@@ -69,7 +69,8 @@ def parse_args(argv=None):
         'or one int per stage; sets model.backbone.core_budgets')
     parser.add_argument(
         '--compile', action='store_true',
-        help='torch.compile the backbone (options: the config\'s compile=dict)')
+        help='torch.compile the backbone (options: the config\'s '
+        'compile=dict(...))')
     parser.add_argument(
         '--dtype', choices=['fp32', 'bf16'], default='fp32',
         help='bf16: run the test step under bfloat16 autocast')
@@ -221,8 +222,9 @@ def apply_dtype(cfg, dtype):
     test_cfg = cfg.get('test_cfg', None) or ConfigDict(type='TestLoop')
     loop = type_name(test_cfg) or 'TestLoop'
     if loop != 'TestLoop':
-        raise ValueError(f'--dtype bf16 needs mmengine\'s TestLoop (it has '
-                         f'the fp16/autocast switch); the config uses {loop!r}')
+        raise ValueError(
+            f'--dtype bf16 needs mmengine\'s TestLoop (it has the '
+            f'fp16/autocast switch); the config uses {loop!r}')
     test_cfg['fp16'] = True
     cfg.test_cfg = test_cfg
     import torch

@@ -1,6 +1,7 @@
-# Mini VOC 2012 + aug: the linear probe of ../veca_linear_voc12aug.py on a tiny frozen VECA
-# (random weights unless init_cfg points at a trained one), on the mini set
-# that tools/dataset_converters/make_mini_voc.py writes, through the real mmseg
+# Mini VOC 2012 + aug: the linear probe of
+# ../veca_linear_voc12aug.py on a tiny frozen VECA (random
+# weights unless init_cfg points at a trained one), on the mini set that
+# tools/dataset_converters/make_mini_voc.py writes, through the real mmseg
 # dataset, pipeline, EncoderDecoder and IoUMetric. Seconds on 2 CPU cores.
 _base_ = ['../veca_linear_voc12aug.py']
 
@@ -14,7 +15,8 @@ model = dict(
         patch_size=8,
         core_budgets=16,
         init_cfg=None),
-    decode_head=dict(in_channels=32, norm_cfg=dict(type='BN', requires_grad=True)),
+    decode_head=dict(in_channels=32,
+                     norm_cfg=dict(type='BN', requires_grad=True)),
     test_cfg=dict(_delete_=True, mode='whole'))
 
 train_pipeline = [
