@@ -100,8 +100,11 @@ def load_cfg(config, core_budgets=None):
 def depth_scale(cfg):
     """``depth_rescale_factor`` of the config's depth loading step, so the
     16-bit PNG uses the dataset's own units (1e-3 when none is given)."""
-    for key in ('test_pipeline', 'val_pipeline'):
-        for step in cfg.get(key, None) or []:
+    loader = cfg.get('test_dataloader', None) or {}
+    pipelines = [loader.get('dataset', {}).get('pipeline', None),
+                 cfg.get('test_pipeline', None)]
+    for pipeline in pipelines:
+        for step in pipeline or []:
             if step.get('type') == 'LoadDepthAnnotation':
                 return float(step.get('depth_rescale_factor', 1e-3))
     return 1e-3
