@@ -123,9 +123,11 @@ def main(argv=None):
         with open(osp.join(wd, 'last_checkpoint')) as f:
             ckpt = f.read().strip()
         sweep_json = osp.join(wd, 'sweep', 'budget_sweep.json')
-        swept = osp.isfile(sweep_json) and json.load(open(sweep_json)).get(
-            'checkpoint') == ckpt and osp.getmtime(sweep_json) > \
-            osp.getmtime(ckpt)
+        swept = False
+        if osp.isfile(sweep_json):  # a sweep of this very checkpoint
+            with open(sweep_json) as f:
+                swept = json.load(f).get('checkpoint') == ckpt and \
+                    osp.getmtime(sweep_json) > osp.getmtime(ckpt)
         if args.reuse and swept:
             print(f'[{name}] reusing its sweep {sweep_json}', flush=True)
         else:
