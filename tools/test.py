@@ -32,7 +32,8 @@ if ROOT not in sys.path:
 import veca_mm  # noqa: E402,F401  (registers the VECA backbone and neck)
 from veca_mm.datasets import check_dataset_paths  # noqa: E402
 from veca_mm.utils.cli import (add_runner_args, build_runner,  # noqa: E402
-                               load_config, parse_runner_args)
+                               compile_backbone, load_config,
+                               parse_runner_args)
 from veca_mm.utils.dist import prepare_cpu_distributed  # noqa: E402
 from veca_mm.utils.type_names import registered_class, type_name  # noqa: E402
 from mmengine.config import ConfigDict  # noqa: E402
@@ -230,22 +231,6 @@ def apply_dtype(cfg, dtype):
     import torch
     torch.set_autocast_dtype('cuda', torch.bfloat16)
     return cfg
-
-
-def compile_backbone(model, options=None):
-    """``torch.compile`` the backbone in place (``nn.Module.compile``: same
-    parameters and state-dict keys, so the checkpoint still loads)."""
-    from mmengine.model import is_model_wrapper
-    if is_model_wrapper(model):
-        model = model.module
-    if getattr(model, 'backbone', None) is None:  # a TTA wrapper
-        model = getattr(model, 'module', model)
-    backbone = getattr(model, 'backbone', None)
-    if backbone is None:
-        raise ValueError('--compile: the model has no backbone to compile')
-    kwargs = dict(options) if isinstance(options, dict) else {}
-    backbone.compile(**kwargs)
-    return backbone
 
 
 def build_cfg(args):

@@ -6,7 +6,9 @@
 
 The config's ``default_scope`` ('mmseg' or 'mmdet') picks the registries;
 the runner is ``Runner.from_cfg`` (or ``RUNNERS.build`` when the config sets
-``runner_type``). Any config gets veca_mm's safety hooks (atomic checkpoints,
+``runner_type``). The config's ``compile=True`` / ``compile=dict(...)``
+compiles the backbone, not mmengine's whole ``train_step`` (see
+docs/inference.md). Any config gets veca_mm's safety hooks (atomic checkpoints,
 a stop at the first NaN loss, reproducible resumes; see
 ``veca_mm/engine/hooks``), each logged.
 """
@@ -25,6 +27,7 @@ from mmengine.logging import print_log  # noqa: E402
 from veca_mm.datasets import check_dataset_paths  # noqa: E402
 from veca_mm.engine import add_safety_hooks  # noqa: E402
 from veca_mm.utils.cli import (add_runner_args, build_runner,  # noqa: E402
+                               compile_backbone, compile_options,
                                load_config, parse_runner_args)
 from veca_mm.utils.dist import prepare_cpu_distributed  # noqa: E402
 
@@ -120,9 +123,18 @@ def main(argv=None):
     check_dataset_paths(cfg, splits=('train', 'val'))
     prepare_cpu_distributed(cfg, args.launcher)
     changes = add_safety_hooks(cfg)
+    # mmengine would compile the whole train_step (optimizer included),
+    # which dynamo cannot trace here; compile the backbone instead.
+    compile_opts = compile_options(cfg)
     runner = build_runner(cfg)
     for change in changes:
         runner.logger.info(f'veca_mm safety: {change}')
+    if compile_opts is not None:
+        backbone = compile_backbone(runner.model, compile_opts)
+        runner.logger.info(
+            f'veca_mm compile: torch.compile({type(backbone).__name__}, '
+            f'**{compile_opts}) in place; the neck, head, loss and optimizer '
+            'step run eager (docs/inference.md)')
     runner.train()
 
 

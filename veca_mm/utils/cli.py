@@ -71,3 +71,51 @@ def build_runner(cfg: Config):
     from veca_mm.apis import check_load_from
     check_load_from(runner.model, cfg.get('load_from'))
     return runner
+
+
+def compile_options(cfg: Config) -> Optional[dict]:
+    """Take the config's ``compile`` (``True`` or ``torch.compile`` kwargs)
+    away from mmengine and return it as a dict, or ``None`` when off.
+
+    mmengine 0.10.7's ``Runner.train`` compiles the whole ``train_step``,
+    optimizer step included. On torch 2.14.1 dynamo then fails in its
+    optimizer tracing, because mmengine's registry turns the optimizer's
+    param groups into ``ConfigDict``s (``UserDefinedDictVariable ... no
+    attribute 'items'``); with plain-dict groups it runs, but splits into
+    many graphs (mmengine's locks and logging break it) and keeps
+    recompiling (24 graphs in 6 iterations; docs/inference.md).
+    veca_mm compiles the backbone instead (``compile_backbone``): the
+    optimizer step stays eager and there is one graph per core budget.
+    """
+    opts = cfg.pop('compile', None)
+    if opts is None or opts is False:
+        return None
+    if opts is True:
+        return {}
+    if not isinstance(opts, dict):
+        raise TypeError(f'compile must be True, False or a dict of '
+                        f'torch.compile options, got {opts!r}')
+    opts = dict(opts)
+    if 'target' in opts:
+        raise ValueError(
+            f'compile.target={opts["target"]!r} is not supported: veca_mm '
+            'compiles the backbone forward (see docs/inference.md); remove '
+            'compile.target.')
+    return opts
+
+
+def compile_backbone(model, options: Optional[dict] = None):
+    """``torch.compile`` the backbone in place (``nn.Module.compile``: same
+    parameters and state-dict keys, so checkpoints save and load
+    unchanged); returns the backbone."""
+    from mmengine.model import is_model_wrapper
+    if is_model_wrapper(model):
+        model = model.module
+    if getattr(model, 'backbone', None) is None:  # a TTA wrapper
+        model = getattr(model, 'module', model)
+    backbone = getattr(model, 'backbone', None)
+    if backbone is None:
+        raise ValueError('compile: the model has no backbone to compile')
+    kwargs = dict(options) if isinstance(options, dict) else {}
+    backbone.compile(**kwargs)
+    return backbone
