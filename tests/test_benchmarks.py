@@ -251,5 +251,12 @@ def test_qkv_cache_bf16_fp32_and_invalidation():
     assert not any('cache' in k for k in state)
     m.load_state_dict(state)
     assert torch.equal(_bf16(m, x), _bf16(other, x))
+    # built under inference_mode, still usable for an input gradient
+    # through frozen weights
+    m.requires_grad_(False)
+    xg = x.clone().requires_grad_(True)
+    with torch.autocast('cpu', dtype=torch.bfloat16):
+        m(xg)[0].float().sum().backward()
+    assert xg.grad is not None and attn._lowp_cache
     m.train()
     assert not attn._lowp_cache

@@ -46,7 +46,8 @@ in train mode instead of an inference forward. Non-fp32 dtypes run under
 FLOPs: every model counted the same way, ``torch.utils.flop_counter.
 FlopCounterMode`` over one forward (``--train``: forward + backward) on a
 weightless meta-device copy, attention kernels included. ``speedup`` =
-anchor time / model time; ``FLOP ratio`` = anchor FLOPs / model FLOPs;
+anchor time / model time (with ``--rounds``: the median of the per-round
+speedups, each round's cases being neighbours in time); ``FLOP ratio`` = anchor FLOPs / model FLOPs;
 ``speedup / FLOP ratio`` is the share of the FLOP saving that shows up as
 wall-clock time (1.0 = all of it).
 
@@ -588,9 +589,11 @@ def markdown(args, rows: list, flops: dict, dtype: str, batch: int) -> str:
                               '-']
                     continue
                 speed = ar['median_s'] / t
-                if r.get('round_medians_s') and len(r['round_medians_s']) > 1:
-                    per = [x / y for x, y in zip(ar['round_medians_s'],
-                                                 r['round_medians_s'])]
+                rm, am = r.get('round_medians_s'), ar.get('round_medians_s')
+                if rm and am and len(rm) == len(am) > 1:
+                    # paired in time: the median of the per-round speedups
+                    per = [x / y for x, y in zip(am, rm)]
+                    speed = statistics.median(per)
                     sp = f'{speed:.2f} ({min(per):.2f}-{max(per):.2f})'
                 else:
                     sp = f'{speed:.2f}'
@@ -824,6 +827,8 @@ def main(argv=None):
     dev = (torch.cuda.get_device_name() if args.device == 'cuda' else
            cpu_report()['cpu'])
     cpu = cpu_report()
+    if args.report:
+        print(f'\n# re-rendered from {args.report}')
     print(f'\n# {args.device} ({dev}), {"train: forward + backward" if args.train else "inference forward"}, '
           f'threads {rows[0].get("threads", "?") if rows else "?"}, torch '
           f'{torch.__version__}; per case: median of {args.repeats} after '
@@ -852,7 +857,8 @@ def main(argv=None):
     if ok:
         print(f'\npeak mem = {ok[0]["mem_method"]}. FLOPs: FlopCounterMode '
               'on meta copies (matmul, conv, attention). speedup = anchor '
-              'time / model time.')
+              'time / model time (with rounds: the median of the per-round '
+              'speedups, their range in brackets).')
     if args.out:
         meta = {k: v for k, v in vars(args).items() if k != '_case'}
         with open(args.out, 'w') as f:

@@ -361,7 +361,9 @@ class CoreAttention(nn.Module):
             (id(p), p.data_ptr(), p._version, p.device) for p in params)
         hit = self._lowp_cache.get(name)
         if hit is None or hit[0] != key:
-            with torch.no_grad():
+            # normal tensors even when built under inference_mode, so that a
+            # later forward with gradients (frozen weights) can use them
+            with torch.inference_mode(False), torch.no_grad():
                 hit = (key, torch.cat(params[:n]).to(dtype),
                        torch.cat(params[n:]).to(dtype))
             self._lowp_cache[name] = hit
