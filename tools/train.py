@@ -136,6 +136,12 @@ def main(argv=None):
             f'**{compile_opts}) in place; the neck, head, loss and optimizer '
             'step run eager (docs/inference.md)')
     runner.train()
+    # Tear gloo/NCCL down before interpreter exit: a process group left to
+    # the exit handlers can abort a rank ('terminate called without an
+    # active exception') after training finished.
+    import torch.distributed as dist
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
 
 
 if __name__ == '__main__':
