@@ -1,5 +1,5 @@
-"""The benchmark tools' code paths on tiny inputs, and CoreAttention's
-low-precision q/k/v weight cache. No timing is asserted anywhere: speed is
+"""The benchmark tools' code paths on tiny inputs, and the backbone's
+low-precision weight cache. No timing is asserted anywhere: speed is
 what the tools print (docs/benchmarks.md)."""
 import json
 import sys
@@ -49,6 +49,18 @@ def test_train_mode_with_checkpointing_row():
     for model in args.models:
         r = bb.run_case(args, case(model, size=48))
         assert r['status'] == 'ok' and r['mode'] == 'train', r
+
+
+def test_compiled_row():
+    """--compile adds a torch.compile'd VECA beside the eager one (the
+    'eager' backend here: dynamo's path without inductor's C++ build)."""
+    args = bb.parse_args(BASE + ['--compile', 'eager', '--models', 'veca'])
+    assert args.models == ['veca', 'veca-compile']
+    r = bb.run_case(args, case('veca-compile', size=48))
+    assert r['status'] == 'ok', r
+    assert bb.model_label(args, 'veca-compile').endswith('torch.compile')
+    assert bb.count_flops('veca-compile', args, 48, 48) == bb.count_flops(
+        'veca', args, 48, 48)
 
 
 def test_flops_counted_the_same_way_for_every_model():
@@ -200,7 +212,7 @@ def argparse_ns(**kw):
 
 
 # ---------------------------------------------------------------------- #
-# CoreAttention's low-precision weight cache (fused q/k/v, out_proj)
+# The low-precision weight cache (fused q/k/v, out_proj, fc1, fc2)
 def _veca(**kw):
     from veca_mm.models.backbones.veca import VECA
     torch.manual_seed(0)
@@ -228,6 +240,11 @@ def test_qkv_cache_bf16_fp32_and_invalidation():
     cached = attn._lowp_cache['qkv']
     assert cached[1].dtype == torch.bfloat16 and cached[1].shape[0] == 3 * 32
     assert attn._lowp_cache['out'][1].dtype == torch.bfloat16
+    # the SwiGLU FFN's weights too (autocast would re-cast them per call)
+    block = m.blocks[0]
+    assert not block._lowp_cache.keys() - {'fc1', 'fc2'}
+    assert block._lowp_cache['fc1'][1].dtype == torch.bfloat16
+    assert block._lowp_cache['fc2'][1].shape == block.fc2.weight.shape
     assert torch.equal(out, ref)  # bit-identical to the uncached path
     _bf16(m, x)
     assert attn._lowp_cache['qkv'] is cached  # reused, not rebuilt

@@ -9,6 +9,7 @@ from mmengine.config import Config
 from mmengine.registry import init_default_scope
 
 from .conftest import REPO, load_tool
+from .tool_runs import run_tool
 
 CFG = REPO / 'configs/veca/upernet_veca-t_1xb4-600_mini-ade20k-96x96.py'
 
@@ -47,8 +48,21 @@ def test_budget_sweep_writes_one_row_per_budget(setup):
     with open(out / 'budget_sweep.csv') as f:
         table = list(csv.DictReader(f))
     assert [r['budgets'] for r in table] == ['8', '24', '32/8']
+    # each row is the config's own evaluation at that budget: tools/test.py
+    # with --core-budgets scores the same mIoU (the model is untrained, so
+    # only agreement can be asserted, not quality; its scores differ between
+    # budgets, so a budget ignored anywhere shows)
+    assert rows[0]['mIoU'] != rows[1]['mIoU']
+    for budgets, row in (([24], rows[1]), ([32, 8], rows[2])):
+        log = run_tool(['tools/test.py', CFG, ckpt, '--work-dir',
+                        tmp / f'test_{len(budgets)}', '--core-budgets'] +
+                       [str(b) for b in budgets] + ['--cfg-options'] + opts)
+        tested = [json.loads(line) for f in sorted(
+            (tmp / f'test_{len(budgets)}').glob('*/*.json'))
+            for line in open(f)]
+        assert tested[-1]['mIoU'] == pytest.approx(row['mIoU'], abs=1e-6), (
+            budgets, tested[-1], row, log[-500:])
     for r in rows:
-        assert 0 <= r['mIoU'] <= 100
         assert math.isfinite(r['backbone_ms']) and r['backbone_ms'] > 0
         assert r['model_ms'] >= r['backbone_ms']
     assert (out / 'budget_sweep.png').stat().st_size > 1000

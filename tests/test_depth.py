@@ -325,9 +325,8 @@ def json_rows(work_dir):
 @pytest.fixture(scope='module')
 def tool_runs(tmp_path_factory, mini_nyu, mini_kitti):
     """tools/train.py, then tools/test.py with ``test_evaluator.output_dir``,
-    on both mini sets (run side by side). NYU trains long enough to learn
-    (40 iterations); KITTI's sparse LiDAR targets need far more than a test
-    can afford, so it runs 2 iterations and checks the pipeline only."""
+    on both mini sets (run side by side), each long enough to learn: NYU 40
+    iterations, KITTI (sparse LiDAR targets, ~6 % of the pixels) 100."""
     runs = {}
     for name, cfg, root in (('nyu', MINI_NYU, mini_nyu),
                             ('kitti', MINI_KITTI, mini_kitti)):
@@ -338,7 +337,8 @@ def tool_runs(tmp_path_factory, mini_nyu, mini_kitti):
                           test=tmp / 'test', pred=tmp / 'pred')
     runs['nyu'].update(iters=40, opts=[
         'param_scheduler.1.end=40', 'optim_wrapper.optimizer.lr=0.003'])
-    runs['kitti'].update(iters=2, opts=[])
+    runs['kitti'].update(iters=100, opts=[
+        'param_scheduler.1.end=100', 'optim_wrapper.optimizer.lr=0.003'])
     run_tools([['tools/train.py', r['cfg'], '--work-dir', r['work'],
                 '--cfg-options'] + r['roots'] + FAST + r['opts'] + [
                     f'train_cfg.max_iters={r["iters"]}',
@@ -416,24 +416,30 @@ def test_train_and_test_through_tools(tool_runs, name):
         # PNG quantisation (1 mm / 1/256 m) only
         assert got[k] == pytest.approx(expected, rel=2e-2, abs=2e-3), k
 
+    # Learning: better than the trivial predictor, the training set's mean
+    # depth everywhere, scored the same way (the same crop and mask).
+    # Seed 0 measured: NYU (40 iterations) rmse 1.55 vs 1.88, abs_rel 0.30
+    # vs 0.36, silog 33-35 vs 38; KITTI (100 iterations) rmse 6.6 vs 14.7,
+    # abs_rel 0.44 vs 0.61, silog 30 vs 64.
     if name == 'nyu':
-        # Learning: better than the trivial predictor, the training set's
-        # mean depth everywhere, scored the same way (Eigen crop): rmse and
-        # abs_rel by at least 10 %, silog (what the loss trains) at all.
-        # (Seed 0 measured rmse 1.55 vs 1.88, abs_rel 0.30 vs 0.36, silog
-        # 33-35 vs 38 after 40 iterations.)
         train_gt = [cv2.imread(f, cv2.IMREAD_UNCHANGED) / scale for f in
                     sorted(glob.glob(osp.join(root, 'annotations/train/*.png')))]
-        mean = np.mean(np.concatenate(
-            [g[(g > 1e-3) & (g < max_depth)] for g in train_gt]))
-        trivial_per_image = [ref_metrics(g, np.full_like(g, mean))
-                             for g in scored_gt]
-        trivial = {k: np.mean([m[k] for m in trivial_per_image])
-                   for k in ('silog', 'rmse', 'abs_rel')}
-        learnt = {k: got[k] for k in trivial}
-        assert learnt['rmse'] <= 0.9 * trivial['rmse'], (learnt, trivial)
-        assert learnt['abs_rel'] <= 0.9 * trivial['abs_rel'], (learnt, trivial)
-        assert learnt['silog'] < trivial['silog'], (learnt, trivial)
+        bars = dict(rmse=0.9, abs_rel=0.9, silog=1.0)
+    else:
+        train_gt = [
+            cv2.imread(osp.join(root, 'gt_depth', line.split()[1]),
+                       cv2.IMREAD_UNCHANGED) / scale
+            for line in open(osp.join(root, 'eigen_train_files_with_gt.txt'))
+        ]
+        bars = dict(rmse=0.7, abs_rel=0.85, silog=0.75)
+    mean = np.mean(np.concatenate(
+        [g[(g > 1e-3) & (g < max_depth)] for g in train_gt]))
+    trivial_per_image = [ref_metrics(g, np.full_like(g, mean))
+                         for g in scored_gt]
+    trivial = {k: np.mean([m[k] for m in trivial_per_image]) for k in bars}
+    learnt = {k: got[k] for k in bars}
+    for k, bar in bars.items():
+        assert learnt[k] < bar * trivial[k], (k, learnt, trivial)
 
 
 # ------------------------------------------------- inputs are never ignored

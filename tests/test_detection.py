@@ -28,8 +28,13 @@ HEADLINE_MASK = REPO / 'configs/veca_mask-rcnn_coco.py'
 HEADLINE_RETINA = REPO / 'configs/veca_retinanet_coco.py'
 TINY_ARCH = dict(embed_dims=64, num_layers=4, num_heads=2, mlp_ratio=2.0,
                  num_cores=16)
-NUM_TRAIN, NUM_VAL = 4, 2
-TRAIN_ITERS = 4
+NUM_TRAIN, NUM_VAL = 16, 4
+# long enough to learn (bbox mAP_50 0.16-0.19 on the val images at seeds 1
+# and 2, untrained 0.02); lr 1e-3, the step at 85
+TRAIN_ITERS = 100
+LEARN = ['optim_wrapper.optimizer.lr=0.001',
+         'param_scheduler.1.milestones=[85]',
+         f'param_scheduler.1.end={TRAIN_ITERS}']
 FAST = ['train_dataloader.num_workers=0',
         'train_dataloader.persistent_workers=False',
         'val_dataloader.num_workers=0',
@@ -181,7 +186,7 @@ def trained(mini_coco, tmp_path_factory):
     work = tmp_path_factory.mktemp('det_work')
     out = run_tool(
         ['tools/train.py', MINI, '--work-dir', work, '--cfg-options'] +
-        data_opts(mini_coco) + FAST + [
+        data_opts(mini_coco) + FAST + LEARN + [
             f'train_cfg.max_iters={TRAIN_ITERS}',
             f'train_cfg.val_interval={TRAIN_ITERS}',
             f'default_hooks.checkpoint.interval={TRAIN_ITERS}',
@@ -196,7 +201,55 @@ def read_json_log(work_dir):
     return [json.loads(line) for line in open(sorted(logs)[-1])]
 
 
-def test_train_tiny_mask_rcnn(trained):
+def trivial_coco_metrics(root):
+    """mmdet's CocoMetric of the trivial detector: on every val image, one
+    box per class, the training set's mean box of that class (relative to
+    the image), its rectangle as the mask, score 1."""
+    from mmdet.evaluation import CocoMetric
+    from pycocotools.coco import COCO
+    train = COCO(str(root / 'annotations/instances_train2017.json'))
+    ann_file = str(root / 'annotations/instances_val2017.json')
+    val = COCO(ann_file)
+    cats = sorted(train.getCatIds())
+    rel = {}
+    for c in cats:
+        boxes = []
+        for a in train.loadAnns(train.getAnnIds(catIds=[c])):
+            img = train.loadImgs(a['image_id'])[0]
+            x, y, w, h = a['bbox']
+            boxes.append([x / img['width'], y / img['height'],
+                          (x + w) / img['width'], (y + h) / img['height']])
+        rel[c] = np.mean(boxes, axis=0)
+    metric = CocoMetric(ann_file=ann_file, metric=['bbox', 'segm'])
+    metric.dataset_meta = dict(classes=mini_cfg(root)
+                               .test_dataloader.dataset.metainfo.classes)
+    samples = []
+    for img in val.loadImgs(val.getImgIds()):
+        h, w = img['height'], img['width']
+        boxes = torch.tensor(np.stack([rel[c] for c in cats]) *
+                             np.array([w, h, w, h]), dtype=torch.float32)
+        masks = torch.zeros(len(cats), h, w, dtype=torch.bool)
+        for i, (x0, y0, x1, y1) in enumerate(boxes.round().int().tolist()):
+            masks[i, y0:y1, x0:x1] = True
+        samples.append(dict(
+            img_id=img['id'], ori_shape=(h, w),
+            pred_instances=dict(bboxes=boxes, scores=torch.ones(len(cats)),
+                                labels=torch.arange(len(cats)),
+                                masks=masks)))
+    metric.process({}, samples)
+    return metric.evaluate(len(samples))
+
+
+def assert_learnt(metrics, trivial):
+    """Detection and masks beat the trivial detector at IoU 0.5 by a
+    margin (seeds 1 and 2 measured bbox 0.16-0.19, segm 0.09-0.12)."""
+    for task, floor in (('bbox', 0.08), ('segm', 0.04)):
+        key = f'coco/{task}_mAP_50'
+        assert metrics[key] >= max(floor, trivial[key] + 0.04), (
+            key, metrics[key], trivial[key])
+
+
+def test_train_tiny_mask_rcnn(trained, mini_coco):
     work, _ = trained
     rows = read_json_log(work)
     train = [r for r in rows if 'loss' in r]
@@ -208,6 +261,8 @@ def test_train_tiny_mask_rcnn(trained):
     # the validation at the end of training ran CocoMetric (bbox and segm)
     val = [r for r in rows if 'coco/bbox_mAP' in r]
     assert val and 'coco/segm_mAP' in val[-1]
+    # it learnt: the validation at the end beats the trivial detector
+    assert_learnt(val[-1], trivial_coco_metrics(mini_coco))
     ckpt = work / f'iter_{TRAIN_ITERS}.pth'
     assert ckpt.is_file()
     state = load_checkpoint_safely(ckpt)  # mmengine's own file: allowlisted
@@ -230,10 +285,10 @@ def test_eval_tiny_mask_rcnn(trained, mini_coco, tmp_path):
     logs = glob.glob(osp.join(test_work, '*', '*.json'))
     assert logs, 'tools/test.py wrote no metrics json'
     metrics = json.load(open(sorted(logs)[-1]))
-    # Four iterations teach a Mask R-CNN nothing, so its mAP is no learning
-    # signal (a range check would pass for any output). What can fail: the
-    # numbers tools/test.py reports are mmdet's COCO evaluation of exactly
-    # the predictions it dumped (--out), against the val annotations.
+    # at C = 8 (the smaller of the nested training budgets) it still beats
+    # the trivial detector; and the numbers tools/test.py reports are
+    # mmdet's COCO evaluation of exactly the predictions it dumped (--out)
+    assert_learnt(metrics, trivial_coco_metrics(mini_coco))
     import pickle
     from mmdet.evaluation import CocoMetric
     preds = pickle.load(open(pkl, 'rb'))

@@ -14,7 +14,9 @@ Models (``--models``):
 
 * ``veca``: ``VECA(arch, core_budgets=C, out_indices=-1)``: the final-normed
   stride-16 map of the last layer. With ``--train`` also ``veca-cp``, the
-  same with ``with_cp=True`` (activation checkpointing).
+  same with ``with_cp=True`` (activation checkpointing). With ``--compile``
+  also ``veca-compile``: ``torch.compile(VECA)`` (inductor unless another
+  backend is named, static shapes).
 * ``vit``: dense global attention, ``timm.create_model(<vit>,
   dynamic_img_size=True, num_classes=0).forward_features`` (fused SDPA).
 * ``vitdet``: the ViTDet-style windowed ViT, timm's SAM image encoder
@@ -87,7 +89,8 @@ from get_flops import parse_size  # noqa: E402
 
 RESULT_TAG = '@@BENCH_RESULT '
 ANCHORS = ('vit', 'vitdet')
-MODEL_ORDER = ('veca', 'veca-cp', 'released', 'vit', 'vitdet')
+MODEL_ORDER = ('veca', 'veca-cp', 'veca-compile', 'released', 'vit',
+               'vitdet')
 DTYPES = dict(fp32='float32', bf16='bfloat16', fp16='float16')
 # The windowed (ViTDet-style) ViT of the same width as each VECA family.
 VECA_TO_VITDET = dict(base='samvit_base_patch16',
@@ -106,11 +109,14 @@ OOM_MARKERS = ('out of memory', "can't allocate memory",
 def build_model(name: str, args, h: int, w: int):
     """The module and the callable to time (random init)."""
     import torch
-    if name in ('veca', 'veca-cp'):
+    if name in ('veca', 'veca-cp', 'veca-compile'):
         from veca_mm.models.backbones.veca import VECA
         m = VECA(arch=args.arch, core_chunk=args.core_chunk,
                  core_budgets=args.budget, out_indices=-1,
                  with_cp=name == 'veca-cp')
+        if name == 'veca-compile':
+            # inductor; the untimed memory step pays the compilation
+            return m, torch.compile(m, dynamic=False, backend=args.compile)
         return m, m
     if name == 'vit':
         import timm
@@ -148,7 +154,7 @@ def count_flops(name: str, args, h: int, w: int) -> int:
     with ``--train``) on a meta-device copy: no memory, no time."""
     import torch
     from veca_mm.utils.flops import measured_flops
-    model = 'veca' if name == 'released' else name
+    model = 'veca' if name in ('released', 'veca-compile') else name
     with torch.device('meta'):
         module, fn = build_model(model, args, h, w)
         module.train(args.train)
@@ -543,6 +549,8 @@ def extrapolate(rows: list, flops: dict, target: dict) -> dict:
 def model_label(args, model: str) -> str:
     return dict(veca=f'VECA-{args.arch} (C={args.budget})',
                 **{'veca-cp': f'VECA-{args.arch} (C={args.budget}), with_cp',
+                   'veca-compile':
+                   f'VECA-{args.arch} (C={args.budget}), torch.compile',
                    'released': f'released VECA-{args.arch}',
                    'vit': f'{args.vit} (dense)',
                    'vitdet': f'{args.vitdet} (windowed)'})[model]
@@ -567,7 +575,8 @@ def markdown(args, rows: list, flops: dict, dtype: str, batch: int) -> str:
             if model not in by:
                 continue
             r = by[model]
-            fl = flops.get((model if model != 'released' else 'veca', size))
+            fl = flops.get((model if model not in ('released', 'veca-compile')
+                            else 'veca', size))
             cells = [f'{size[0]}x{size[1]}', str(n), model_label(args, model)]
             if r['status'] != 'ok':
                 cells += [status_text(r), '', f'{fl / 1e9:,.1f}' if fl else '']
@@ -686,6 +695,11 @@ def parse_args(argv=None):
     p.add_argument('--batch-size', type=int, nargs='+', default=[1])
     p.add_argument('--train', action='store_true',
                    help='time forward + backward in train mode')
+    p.add_argument('--compile', nargs='?', const='inductor', default=None,
+                   metavar='BACKEND',
+                   help='add VECA under torch.compile (default backend '
+                   'inductor) as a row; the untimed first step pays the '
+                   'compilation')
     p.add_argument('--rounds', type=int, default=1,
                    help='interleaved repetitions of the whole case list; '
                    'the table shows the median over rounds')
@@ -750,6 +764,11 @@ def parse_args(argv=None):
                 f'VECA-{args.arch} is known; give --vitdet')
     if args.train and 'veca' in args.models:
         args.models.insert(args.models.index('veca') + 1, 'veca-cp')
+    if args.compile:
+        if 'veca' not in args.models:
+            p.error('--compile adds a compiled VECA row: keep veca in '
+                    '--models')
+        args.models.insert(args.models.index('veca') + 1, 'veca-compile')
     if args.released_factory:
         args.models.append('released')
     for flag, s in (('with_2048', 2048), ('with_4096', 4096)):
@@ -789,7 +808,8 @@ def main(argv=None):
     flops = {}
     for model in args.models:
         for (h, w) in args.sizes:
-            name = 'veca' if model == 'released' else model
+            name = ('veca' if model in ('released', 'veca-compile')
+                    else model)
             if (name, (h, w)) not in flops:
                 flops[(name, (h, w))] = count_flops(name, args, h, w)
     load0 = os.getloadavg()

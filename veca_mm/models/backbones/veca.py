@@ -300,56 +300,51 @@ def apply_rope(x: torch.Tensor, cis: torch.Tensor) -> torch.Tensor:
     tests/test_export.py).
     """
     cos, sin = cis.to(x.dtype).chunk(2, dim=-1)
-    pairs = x.unflatten(-1, (-1, 2))
-    swapped = torch.stack((pairs[..., 1], pairs[..., 0]), dim=-1).flatten(-2)
+    swapped = x.unflatten(-1, (-1, 2)).flip(-1).flatten(-2)  # (x2, x1, ...)
     return torch.addcmul(x * cos, swapped, sin)
 
 
-# CoreAttention's low-precision weight cache notices changed weights through
+# The low-precision weight cache (LowPrecisionLinears) notices changed weights through
 # Tensor._version (the in-place counter autograd itself relies on). It is not
 # public API, so a torch without it fails here, loudly, not silently stale.
 if not isinstance(getattr(torch.zeros(()), '_version', None), int):
     raise ImportError(f'torch {torch.__version__} has no Tensor._version; '
-                      "CoreAttention's weight cache needs it.")
+                      "LowPrecisionLinears' weight cache needs it.")
 
 
-class CoreAttention(nn.Module):
-    """Cores attend to every token; patches attend to the cores only."""
+def compute_dtype(device_type: str, default: torch.dtype) -> torch.dtype:
+    """The dtype matmuls run in here: autocast's when it is on, else
+    ``default`` (the weights' or the input's)."""
+    if torch.amp.is_autocast_available(device_type) and \
+            torch.is_autocast_enabled(device_type):
+        return torch.get_autocast_dtype(device_type)
+    return default
 
-    def __init__(self, embed_dims: int, num_heads: int):
+
+class LowPrecisionLinears(nn.Module):
+    """Gives a module's linears their weights in the compute dtype, cached.
+
+    ``_params(x, name, linears)`` returns the weight and bias of ``linears``
+    (several are stacked into one matrix: q, k and v become one matmul while
+    the parameters stay separate, so released checkpoints load as they are).
+    When gradients flow or the compute dtype is fp32 they are returned (or
+    stacked) in every forward, as plain ``nn.Linear`` would (fp32 results
+    unchanged). In a gradient-free low-precision forward (autocast, or a
+    bf16/fp16 model) the weights *in the compute dtype* are kept: otherwise
+    every forward re-casts them (autocast) and re-stacks them. The cache is
+    rebuilt when a weight changes (an in-place update such as
+    ``load_state_dict`` or an optimizer step bumps its version; ``.to()``
+    moves it) and is dropped by ``train()``. Not buffers: never saved.
+    """
+
+    def __init__(self):
         super().__init__()
-        self.num_heads = num_heads
-        self.q_proj = nn.Linear(embed_dims, embed_dims)
-        self.k_proj = nn.Linear(embed_dims, embed_dims)
-        self.v_proj = nn.Linear(embed_dims, embed_dims)
-        self.out_proj = nn.Linear(embed_dims, embed_dims)
-        # A list while VECA.record_attention() is active: each forward then
-        # appends the cores' softmax weights (B x heads x C x T).
-        self.attn_record = None
-        # name -> (key, weight, bias) in a low compute dtype, see _params().
-        # Not buffers: never saved or loaded.
-        self._lowp_cache = {}
+        self._lowp_cache = {}  # name -> (key, weight, bias)
 
     def _params(self, x: torch.Tensor, name: str, linears: tuple):
-        """Weight and bias of ``linears`` stacked into one matrix (q, k and
-        v: one matmul for all three; the parameters stay separate, so
-        released checkpoints load as they are).
-
-        When gradients flow or the compute dtype is fp32 they are stacked in
-        every forward, as before (fp32 results unchanged). In a gradient-free
-        low-precision forward (autocast, or a bf16/fp16 model) the stacked
-        weights *in the compute dtype* are kept: otherwise every forward
-        concatenates them and autocast re-casts them. The cache is rebuilt
-        when a weight changes (an in-place update such as ``load_state_dict``
-        or an optimizer step bumps its version; ``.to()`` moves it) and is
-        dropped by ``train()``.
-        """
         params = [m.weight for m in linears] + [m.bias for m in linears]
         n = len(linears)
-        dev = x.device.type
-        amp = torch.amp.is_autocast_available(dev) and \
-            torch.is_autocast_enabled(dev)
-        dtype = torch.get_autocast_dtype(dev) if amp else params[0].dtype
+        dtype = compute_dtype(x.device.type, params[0].dtype)
         if dtype == torch.float32 or any(p.is_inference() for p in params) \
                 or (torch.is_grad_enabled()
                     and any(p.requires_grad for p in params)):
@@ -372,6 +367,21 @@ class CoreAttention(nn.Module):
     def train(self, mode: bool = True):
         self._lowp_cache = {}
         return super().train(mode)
+
+
+class CoreAttention(LowPrecisionLinears):
+    """Cores attend to every token; patches attend to the cores only."""
+
+    def __init__(self, embed_dims: int, num_heads: int):
+        super().__init__()
+        self.num_heads = num_heads
+        self.q_proj = nn.Linear(embed_dims, embed_dims)
+        self.k_proj = nn.Linear(embed_dims, embed_dims)
+        self.v_proj = nn.Linear(embed_dims, embed_dims)
+        self.out_proj = nn.Linear(embed_dims, embed_dims)
+        # A list while VECA.record_attention() is active: each forward then
+        # appends the cores' softmax weights (B x heads x C x T).
+        self.attn_record = None
 
     def forward(self, x, cis, num_cores: int):
         B, T, D = x.shape
@@ -402,7 +412,7 @@ class CoreAttention(nn.Module):
                         *self._params(out, 'out', (self.out_proj, )))
 
 
-class VECABlock(nn.Module):
+class VECABlock(LowPrecisionLinears):
     """Pre-norm block: core attention, then a SwiGLU FFN."""
 
     def __init__(self, embed_dims: int, num_heads: int, mlp_ratio: float,
@@ -418,12 +428,15 @@ class VECABlock(nn.Module):
 
     def forward(self, x, cis, num_cores: int):
         x = x + self.drop_path(self.attn(self.norm_attn(x), cis, num_cores))
-        a, b = self.fc1(self.norm_ffn(x)).chunk(2, dim=-1)
+        y = self.norm_ffn(x)
+        a, b = F.linear(y, *self._params(y, 'fc1', (self.fc1, ))).chunk(
+            2, dim=-1)
         if torch.is_grad_enabled():
             h = F.silu(a) * b
         else:  # inference: one F-wide buffer fewer
             h = F.silu(a).mul_(b)
-        return x + self.drop_path(self.fc2(h))
+        return x + self.drop_path(
+            F.linear(h, *self._params(h, 'fc2', (self.fc2, ))))
 
 
 class PatchEmbed(nn.Module):
@@ -821,8 +834,12 @@ class VECA(BaseModule):
         if pad_h or pad_w:
             x = F.pad(x, (0, pad_w, 0, pad_h))
         patches, (hp, wp) = self.patch_embed(x)
+        # RoPE tables in the dtype q and k have: cast once per forward for
+        # the patches, per layer only for the cores (apply_rope's cast is
+        # then a no-op; fp32 unchanged)
+        cdt = compute_dtype(x.device.type, patches.dtype)
         patch_cis = self.rope.cis(self._patch_positions(hp, wp, x.device))
-        patch_cis = patch_cis.expand(B, -1, -1)
+        patch_cis = patch_cis.to(cdt).expand(B, -1, -1)
 
         budgets = self.active_budgets()
         self.last_budgets = budgets
@@ -846,7 +863,8 @@ class VECA(BaseModule):
                 C = new_C
             if self._core_record is not None:
                 self._core_record.append(torch.tanh(u).detach())
-            cis = torch.cat((self.rope.cis(torch.tanh(u)), patch_cis), dim=1)
+            cis = torch.cat((self.rope.cis(torch.tanh(u)).to(cdt), patch_cis),
+                            dim=1)
             if self.with_cp and self.training and x.requires_grad:
                 x = cp.checkpoint(block, x, cis, C, use_reentrant=False)
             else:
