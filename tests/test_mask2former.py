@@ -35,6 +35,10 @@ M2F_CONFIGS = sorted([HEAD_ADE, HEAD_PAN] +
                      list((REPO / 'configs/veca').glob('mask2former_*.py')))
 GEN = 'tools/dataset_converters/make_mini_coco_panoptic.py'
 NUM_TRAIN, NUM_VAL, ITERS = 4, 2, 3
+# the semantic mini config's own 200-iteration schedule: long enough to
+# learn (seed 0 measured mIoU 38.6 against the trivial predictor's ~4.6,
+# 27 s on one core); the panoptic one would need minutes, so it runs ITERS
+ADE_ITERS = 200
 
 
 def run_tool(args, timeout=300):
@@ -66,9 +70,13 @@ def ade_opts(root):
             for s in ('train', 'val', 'test')]
 
 
-SHORT = [f'train_cfg.max_iters={ITERS}', f'train_cfg.val_interval={ITERS}',
-         f'default_hooks.checkpoint.interval={ITERS}',
-         'default_hooks.logger.interval=1', 'train_dataloader.batch_size=2']
+def short(iters):
+    return [f'train_cfg.max_iters={iters}', f'train_cfg.val_interval={iters}',
+            f'default_hooks.checkpoint.interval={iters}',
+            'default_hooks.logger.interval=1', 'train_dataloader.batch_size=2']
+
+
+SHORT = short(ITERS)
 
 
 def json_rows(work_dir, pattern):
@@ -290,14 +298,14 @@ def trained_pan(mini_pan, tmp_path_factory):
 def trained_ade(mini_ade, tmp_path_factory):
     work = tmp_path_factory.mktemp('m2f_ade_work')
     run_tool(['tools/train.py', MINI_ADE, '--work-dir', work,
-              '--cfg-options'] + ade_opts(mini_ade) + SHORT)
+              '--cfg-options'] + ade_opts(mini_ade) + short(ADE_ITERS))
     return work
 
 
-def check_train_log(work, prefix, val_key):
+def check_train_log(work, prefix, val_key, iters=ITERS):
     rows = json_rows(work, ('*', 'vis_data', '*.json'))
     train = [r for r in rows if 'loss' in r]
-    assert [r['iter'] for r in train] == list(range(1, ITERS + 1))
+    assert [r['iter'] for r in train] == list(range(1, iters + 1))
     # Mask2Former's losses: class, mask (BCE) and dice for the final query
     # decoder layer and for every intermediate one (d0, d1, d2)
     for term in ('loss_cls', 'loss_mask', 'loss_dice'):
@@ -305,7 +313,7 @@ def check_train_log(work, prefix, val_key):
             key = f'{prefix}{layer}{term}'
             assert all(math.isfinite(r[key]) and r[key] > 0 for r in train), key
     assert any(val_key in r for r in rows), 'no validation at the end'
-    assert (work / f'iter_{ITERS}.pth').is_file()
+    assert (work / f'iter_{iters}.pth').is_file()
 
 
 def test_mini_panoptic_train_and_test(trained_pan, mini_pan, tmp_path):
@@ -325,14 +333,18 @@ def test_mini_panoptic_train_and_test(trained_pan, mini_pan, tmp_path):
 
 
 def test_mini_semantic_train_and_test(trained_ade, mini_ade, tmp_path):
-    check_train_log(trained_ade, 'decode.', 'mIoU')
+    from .test_segmentation import trivial_miou
+    check_train_log(trained_ade, 'decode.', 'mIoU', ADE_ITERS)
     test_work = tmp_path / 'test'
-    run_tool(['tools/test.py', MINI_ADE, trained_ade / f'iter_{ITERS}.pth',
+    run_tool(['tools/test.py', MINI_ADE, trained_ade / f'iter_{ADE_ITERS}.pth',
               '--work-dir', test_work, '--core-budgets', '8',
               '--cfg-options', f'test_dataloader.dataset.data_root={mini_ade}'])
     metrics = json_rows(test_work, ('*', '*.json'))[-1]
-    for key in ('aAcc', 'mIoU', 'mAcc'):
-        assert 0 <= metrics[key] <= 100, key
+    assert set(metrics) >= {'aAcc', 'mIoU', 'mAcc'}
+    # it learnt, and keeps it at 8 cores: the most frequent training class
+    # everywhere scores about 4.6 mIoU on these validation images
+    trivial = trivial_miou(MINI_ADE, mini_ade)
+    assert metrics['mIoU'] >= trivial + 10, (metrics, trivial)
     dumped = Config.fromfile(next(test_work.glob('*.py')))
     assert dumped.model.backbone.core_budgets == 8
 
