@@ -49,7 +49,8 @@ FLOPs: every model counted the same way, ``torch.utils.flop_counter.
 FlopCounterMode`` over one forward (``--train``: forward + backward) on a
 weightless meta-device copy, attention kernels included. ``speedup`` =
 anchor time / model time (with ``--rounds``: the median of the per-round
-speedups, each round's cases being neighbours in time); ``FLOP ratio`` = anchor FLOPs / model FLOPs;
+speedups, each round's cases being neighbours in time); ``FLOP ratio`` =
+anchor FLOPs / model FLOPs;
 ``speedup / FLOP ratio`` is the share of the FLOP saving that shows up as
 wall-clock time (1.0 = all of it).
 
@@ -92,6 +93,8 @@ ANCHORS = ('vit', 'vitdet')
 MODEL_ORDER = ('veca', 'veca-cp', 'veca-compile', 'released', 'vit',
                'vitdet')
 DTYPES = dict(fp32='float32', bf16='bfloat16', fp16='float16')
+# Rows that run VECA's own graph: their FLOPs are VECA's.
+SAME_FLOPS_AS_VECA = ('released', 'veca-compile')
 # The windowed (ViTDet-style) ViT of the same width as each VECA family.
 VECA_TO_VITDET = dict(base='samvit_base_patch16',
                       large='samvit_large_patch16')
@@ -115,7 +118,7 @@ def build_model(name: str, args, h: int, w: int):
                  core_budgets=args.budget, out_indices=-1,
                  with_cp=name == 'veca-cp')
         if name == 'veca-compile':
-            # inductor; the untimed memory step pays the compilation
+            # the untimed memory step pays the compilation
             return m, torch.compile(m, dynamic=False, backend=args.compile)
         return m, m
     if name == 'vit':
@@ -154,7 +157,7 @@ def count_flops(name: str, args, h: int, w: int) -> int:
     with ``--train``) on a meta-device copy: no memory, no time."""
     import torch
     from veca_mm.utils.flops import measured_flops
-    model = 'veca' if name in ('released', 'veca-compile') else name
+    model = 'veca' if name in SAME_FLOPS_AS_VECA else name
     with torch.device('meta'):
         module, fn = build_model(model, args, h, w)
         module.train(args.train)
@@ -218,8 +221,8 @@ def profile_summary(prof, cuda: bool) -> dict:
               'reshape', 'view', 'transpose', 'flatten', 'unbind', 'select',
               'slice', 'chunk', 'split', 'narrow', 'as_strided',
               'view_as_real', 'view_as_complex', 'flip', 'roll', 'empty',
-              'empty_like',
-              'empty_strided', 'zeros', 'ones_like', 'resolve_conj'),
+              'empty_like', 'empty_strided', 'zeros', 'ones_like',
+              'resolve_conj'),
         elementwise=('mul', 'mul_', 'add', 'add_', 'sub', 'div', 'silu',
                      'silu_', 'gelu', 'tanh', 'neg', 'polar', 'cos', 'sin',
                      'exp', 'where', 'sigmoid', 'pow', 'rsqrt', 'sqrt',
@@ -576,8 +579,8 @@ def markdown(args, rows: list, flops: dict, dtype: str, batch: int) -> str:
             if model not in by:
                 continue
             r = by[model]
-            fl = flops.get((model if model not in ('released', 'veca-compile')
-                            else 'veca', size))
+            fl = flops.get(('veca' if model in SAME_FLOPS_AS_VECA else model,
+                            size))
             cells = [f'{size[0]}x{size[1]}', str(n), model_label(args, model)]
             if r['status'] != 'ok':
                 cells += [status_text(r), '', f'{fl / 1e9:,.1f}' if fl else '']
@@ -809,8 +812,7 @@ def main(argv=None):
     flops = {}
     for model in args.models:
         for (h, w) in args.sizes:
-            name = ('veca' if model in ('released', 'veca-compile')
-                    else model)
+            name = 'veca' if model in SAME_FLOPS_AS_VECA else model
             if (name, (h, w)) not in flops:
                 flops[(name, (h, w))] = count_flops(name, args, h, w)
     load0 = os.getloadavg()

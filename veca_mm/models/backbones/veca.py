@@ -304,7 +304,7 @@ def apply_rope(x: torch.Tensor, cis: torch.Tensor) -> torch.Tensor:
     return torch.addcmul(x * cos, swapped, sin)
 
 
-# The low-precision weight cache (LowPrecisionLinears) notices changed weights through
+# LowPrecisionLinears' weight cache notices changed weights through
 # Tensor._version (the in-place counter autograd itself relies on). It is not
 # public API, so a torch without it fails here, loudly, not silently stale.
 if not isinstance(getattr(torch.zeros(()), '_version', None), int):
