@@ -212,7 +212,8 @@ def argparse_ns(**kw):
 
 
 # ---------------------------------------------------------------------- #
-# The low-precision weight cache (fused q/k/v, out_proj, fc1, fc2)
+# bf16 autocast through the linear modules (no weight cache since #28:
+# hooks and wrappers on q/k/v, out_proj, fc1, fc2 must act)
 def _veca(**kw):
     from veca_mm.models.backbones.veca import VECA
     torch.manual_seed(0)
@@ -227,27 +228,16 @@ def _bf16(model, x, grad=False):
         return model(x)[0].float()
 
 
-def test_qkv_cache_bf16_fp32_and_invalidation():
+def test_bf16_autocast_follows_the_weights():
     torch.manual_seed(1)
     x = torch.randn(2, 3, 48, 64)
     m = _veca()
     attn = m.blocks[0].attn
     with torch.inference_mode():
         fp32 = m(x)[0]
-    assert not attn._lowp_cache  # fp32: concatenated per forward, as before
-    ref = _bf16(m, x, grad=True)  # the uncached path: autocast casts per call
+    ref = _bf16(m, x, grad=True)
     out = _bf16(m, x)
-    cached = attn._lowp_cache['qkv']
-    assert cached[1].dtype == torch.bfloat16 and cached[1].shape[0] == 3 * 32
-    assert attn._lowp_cache['out'][1].dtype == torch.bfloat16
-    # the SwiGLU FFN's weights too (autocast would re-cast them per call)
-    block = m.blocks[0]
-    assert not block._lowp_cache.keys() - {'fc1', 'fc2'}
-    assert block._lowp_cache['fc1'][1].dtype == torch.bfloat16
-    assert block._lowp_cache['fc2'][1].shape == block.fc2.weight.shape
-    assert torch.equal(out, ref)  # bit-identical to the uncached path
-    _bf16(m, x)
-    assert attn._lowp_cache['qkv'] is cached  # reused, not rebuilt
+    assert torch.equal(out, ref)  # inference and gradient paths agree
     # bf16 vs fp32 on this tiny random model: the stated tolerance
     rel = (out - fp32).norm() / fp32.norm()
     assert rel < 2e-2, rel
@@ -255,10 +245,9 @@ def test_qkv_cache_bf16_fp32_and_invalidation():
     with torch.no_grad():
         attn.k_proj.weight.mul_(3)
     changed = _bf16(m, x)
-    assert attn._lowp_cache['qkv'] is not cached
     assert torch.equal(changed, _bf16(m, x, grad=True))
     assert not torch.equal(changed, out)
-    # released-style separate q/k/v keys still load, and the cache follows
+    # released-style separate q/k/v keys still load, and the forward follows
     other = _veca()
     with torch.no_grad():
         for p in other.parameters():
@@ -274,6 +263,4 @@ def test_qkv_cache_bf16_fp32_and_invalidation():
     xg = x.clone().requires_grad_(True)
     with torch.autocast('cpu', dtype=torch.bfloat16):
         m(xg)[0].float().sum().backward()
-    assert xg.grad is not None and attn._lowp_cache
-    m.train()
-    assert not attn._lowp_cache
+    assert xg.grad is not None

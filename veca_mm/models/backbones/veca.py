@@ -304,14 +304,6 @@ def apply_rope(x: torch.Tensor, cis: torch.Tensor) -> torch.Tensor:
     return torch.addcmul(x * cos, swapped, sin)
 
 
-# LowPrecisionLinears' weight cache notices changed weights through
-# Tensor._version (the in-place counter autograd itself relies on). It is not
-# public API, so a torch without it fails here, loudly, not silently stale.
-if not isinstance(getattr(torch.zeros(()), '_version', None), int):
-    raise ImportError(f'torch {torch.__version__} has no Tensor._version; '
-                      "LowPrecisionLinears' weight cache needs it.")
-
-
 def compute_dtype(device_type: str, default: torch.dtype) -> torch.dtype:
     """The dtype matmuls run in here: autocast's when it is on, else
     ``default`` (the weights' or the input's)."""
@@ -321,56 +313,18 @@ def compute_dtype(device_type: str, default: torch.dtype) -> torch.dtype:
     return default
 
 
-class LowPrecisionLinears(nn.Module):
-    """Gives a module's linears their weights in the compute dtype, cached.
+class CoreAttention(nn.Module):
+    """Cores attend to every token; patches attend to the cores only.
 
-    ``_params(x, name, linears)`` returns the weight and bias of ``linears``
-    (several are stacked into one matrix: q, k and v become one matmul while
-    the parameters stay separate, so released checkpoints load as they are).
-    When gradients flow or the compute dtype is fp32 they are returned (or
-    stacked) in every forward, as plain ``nn.Linear`` would (fp32 results
-    unchanged). In a gradient-free low-precision forward (autocast, or a
-    bf16/fp16 model) the weights *in the compute dtype* are kept: otherwise
-    every forward re-casts them (autocast) and re-stacks them. The cache is
-    rebuilt when a weight changes (an in-place update such as
-    ``load_state_dict`` or an optimizer step bumps its version; ``.to()``
-    moves it) and is dropped by ``train()``. Not buffers: never saved.
+    The projections are called as modules (``self.q_proj(x)`` ...), so that
+    forward hooks and module replacement (LoRA / adapters, quantisation or
+    pruning wrappers) act on them. q, k and v stay separate ``nn.Linear``
+    layers, as in the released checkpoints.
+
+    Args:
+        embed_dims (int): Token width.
+        num_heads (int): Number of attention heads.
     """
-
-    def __init__(self):
-        super().__init__()
-        self._lowp_cache = {}  # name -> (key, weight, bias)
-
-    def _params(self, x: torch.Tensor, name: str, linears: tuple):
-        params = [m.weight for m in linears] + [m.bias for m in linears]
-        n = len(linears)
-        dtype = compute_dtype(x.device.type, params[0].dtype)
-        if dtype == torch.float32 or any(p.is_inference() for p in params) \
-                or (torch.is_grad_enabled()
-                    and any(p.requires_grad for p in params)):
-            self._lowp_cache.pop(name, None)
-            if n == 1:
-                return params[0], params[1]
-            return torch.cat(params[:n]), torch.cat(params[n:])
-        key = (dtype, ) + tuple(
-            (id(p), p.data_ptr(), p._version, p.device) for p in params)
-        hit = self._lowp_cache.get(name)
-        if hit is None or hit[0] != key:
-            # normal tensors even when built under inference_mode, so that a
-            # later forward with gradients (frozen weights) can use them
-            with torch.inference_mode(False), torch.no_grad():
-                hit = (key, torch.cat(params[:n]).to(dtype),
-                       torch.cat(params[n:]).to(dtype))
-            self._lowp_cache[name] = hit
-        return hit[1:]
-
-    def train(self, mode: bool = True):
-        self._lowp_cache = {}
-        return super().train(mode)
-
-
-class CoreAttention(LowPrecisionLinears):
-    """Cores attend to every token; patches attend to the cores only."""
 
     def __init__(self, embed_dims: int, num_heads: int):
         super().__init__()
@@ -385,14 +339,12 @@ class CoreAttention(LowPrecisionLinears):
 
     def forward(self, x, cis, num_cores: int):
         B, T, D = x.shape
-        heads = self.num_heads
-        qkv = F.linear(x, *self._params(
-            x, 'qkv', (self.q_proj, self.k_proj, self.v_proj))).view(
-                B, T, 3, heads, D // heads)
-        # RoPE on q and k at once: cis is B x T x 1 x 1 x 2h (cos, sin)
-        q, k = apply_rope(qkv[:, :, :2], cis[:, :, None, None]).unbind(2)
-        q, k = q.transpose(1, 2), k.transpose(1, 2)  # B, heads, T, h
-        v = qkv[:, :, 2].transpose(1, 2)
+        shape = (B, T, self.num_heads, D // self.num_heads)
+        # RoPE on q and k; cis is B x T x 2h (cos, sin), one per token
+        cis = cis[:, :, None]
+        q = apply_rope(self.q_proj(x).view(shape), cis).transpose(1, 2)
+        k = apply_rope(self.k_proj(x).view(shape), cis).transpose(1, 2)
+        v = self.v_proj(x).view(shape).transpose(1, 2)  # B, heads, T, h
         kc, vc = k[:, :, :num_cores], v[:, :, :num_cores]
         # cores attend to every token; patches attend to the cores only
         if self.attn_record is None:
@@ -408,12 +360,21 @@ class CoreAttention(LowPrecisionLinears):
                                                      vc)
         out = torch.cat((out_cores.transpose(1, 2),
                          out_patches.transpose(1, 2)), dim=1)
-        return F.linear(out.reshape(B, T, D),
-                        *self._params(out, 'out', (self.out_proj, )))
+        return self.out_proj(out.reshape(B, T, D))
 
 
-class VECABlock(LowPrecisionLinears):
-    """Pre-norm block: core attention, then a SwiGLU FFN."""
+class VECABlock(nn.Module):
+    """Pre-norm block: core attention, then a SwiGLU FFN.
+
+    ``fc1`` gives the SwiGLU's gate and value halves, ``fc2`` projects back;
+    both are called as modules (hooks and replacement act on them).
+
+    Args:
+        embed_dims (int): Token width.
+        num_heads (int): Number of attention heads.
+        mlp_ratio (float): SwiGLU hidden width / ``embed_dims``.
+        drop_path (float): Stochastic depth rate of this block. Default: 0.
+    """
 
     def __init__(self, embed_dims: int, num_heads: int, mlp_ratio: float,
                  drop_path: float = 0.):
@@ -428,15 +389,12 @@ class VECABlock(LowPrecisionLinears):
 
     def forward(self, x, cis, num_cores: int):
         x = x + self.drop_path(self.attn(self.norm_attn(x), cis, num_cores))
-        y = self.norm_ffn(x)
-        a, b = F.linear(y, *self._params(y, 'fc1', (self.fc1, ))).chunk(
-            2, dim=-1)
+        a, b = self.fc1(self.norm_ffn(x)).chunk(2, dim=-1)
         if torch.is_grad_enabled():
             h = F.silu(a) * b
         else:  # inference: one F-wide buffer fewer
             h = F.silu(a).mul_(b)
-        return x + self.drop_path(
-            F.linear(h, *self._params(h, 'fc2', (self.fc2, ))))
+        return x + self.drop_path(self.fc2(h))
 
 
 class PatchEmbed(nn.Module):
