@@ -8,7 +8,8 @@ _base_ = ['../veca_linear_pascal-context-59.py']
 data_root = 'data/mini_pascal_context/VOCdevkit/VOC2010'
 crop_size = (64, 64)
 model = dict(
-    data_preprocessor=dict(size=crop_size),
+    # test: pad to a multiple of the patch size (8)
+    data_preprocessor=dict(size=crop_size, test_cfg=dict(size_divisor=8)),
     backbone=dict(
         arch=dict(_delete_=True, embed_dims=32, num_layers=4, num_heads=2,
                   mlp_ratio=2.0, num_cores=16),

@@ -5,7 +5,8 @@ _base_ = ['../veca_upernet_cityscapes.py']
 
 data_root = 'data/mini_cityscapes/cityscapes'
 crop_size = (128, 256)
-data_preprocessor = dict(size=crop_size)
+# test: pad to a multiple of the patch size (8), mmseg crops it back
+data_preprocessor = dict(size=crop_size, test_cfg=dict(size_divisor=8))
 model = dict(
     data_preprocessor=data_preprocessor,
     backbone=dict(

@@ -6,7 +6,8 @@ _base_ = ['../veca_upernet_ade20k.py']
 
 data_root = 'data/mini_ade20k/ADEChallengeData2016'
 crop_size = (96, 96)
-data_preprocessor = dict(size=crop_size)
+# test: pad to a multiple of the patch size (8), mmseg crops it back
+data_preprocessor = dict(size=crop_size, test_cfg=dict(size_divisor=8))
 model = dict(
     data_preprocessor=data_preprocessor,
     backbone=dict(

@@ -12,7 +12,12 @@ data_preprocessor = dict(
     std=[58.395, 57.12, 57.375],
     bgr_to_rgb=True,
     pad_val=0,
-    seg_pad_val=255)
+    seg_pad_val=255,
+    # test: pad each image to a multiple of the patch size (as the backbone
+    # would) here, where mmseg records the padding and crops it off the
+    # prediction before resizing it to the image (slide windows then stay
+    # multiples too); a config that changes patch_size changes it with it
+    test_cfg=dict(size_divisor=16))
 model = dict(
     type='EncoderDecoder',
     data_preprocessor=data_preprocessor,

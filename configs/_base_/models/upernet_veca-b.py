@@ -7,6 +7,11 @@ custom_imports = dict(imports=['veca_mm'], allow_failed_imports=False)
 norm_cfg = dict(type='SyncBN', requires_grad=True)
 veca_checkpoint = 'checkpoints/veca_base.pth'  # tools/model_converters/veca2mm.py
 model = dict(
+    # test: pad each image to a multiple of the patch size (as the backbone
+    # would) here, where mmseg records the padding and crops it off the
+    # prediction before resizing it to the image; a config that changes
+    # patch_size changes size_divisor with it (tests/test_configs.py)
+    data_preprocessor=dict(test_cfg=dict(size_divisor=16)),
     pretrained=None,
     backbone=dict(
         _delete_=True,
