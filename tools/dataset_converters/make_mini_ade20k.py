@@ -19,15 +19,12 @@ Some shapes are outlined with a 1-pixel "other" (0) band, like ADE20K's
 unlabelled boundaries. Image sizes vary between 0.8x and 1.2x ``--size`` and
 avoid multiples of 16. Deterministic from ``--seed``.
 """
-import argparse
-import glob
-import os.path as osp
-import sys
+import functools
 
 import numpy as np
 
-sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
-import mini_seg_common as common  # noqa: E402
+from veca_mm.utils import mini_data as common
+from veca_mm.utils.mini_data import trivial_miou
 
 # ADE20K raw label value (index in mmseg's ADE20KDataset.METAINFO + 1):
 # (name, RGB colour, texture, texture amplitude)
@@ -43,7 +40,6 @@ FOREGROUND_CLASSES = {
     16: ('table', (100, 60, 30), 'stripes_v', 0.30),
 }
 CLASSES = {**BACKGROUND_CLASSES, **FOREGROUND_CLASSES}
-SPLITS = (('train', 'training'), ('val', 'validation'))
 
 
 def make_sample(rng, size):
@@ -77,87 +73,16 @@ def make_mini_ade20k(out_dir, num_train=40, num_val=10, size=128, seed=0,
                      verbose=True):
     """Write the mini set under ``out_dir/ADEChallengeData2016``; returns
     that directory (the ``data_root`` for mmseg's ``ADE20KDataset``)."""
-    root = osp.join(out_dir, 'ADEChallengeData2016')
-    for (split, folder), num in zip(SPLITS, (num_train, num_val)):
-        counts = np.zeros(256, np.int64)
-        for i in range(num):
-            rng = common.image_rng(seed, split, i)
-            img, label = make_sample(rng, size)
-            name = f'ADE_{split}_{i + 1:08d}'
-            common.write_rgb(
-                osp.join(root, 'images', folder, name + '.jpg'), img)
-            common.write_label(
-                osp.join(root, 'annotations', folder, name + '.png'), label)
-            counts += np.bincount(label.ravel(), minlength=256)
-        if verbose:
-            present = ', '.join(
-                f'{CLASSES[c][0]}({c}) {100 * counts[c] / counts.sum():.1f}%'
-                for c in sorted(CLASSES) if counts[c])
-            print(f'{split}: {num} images -> {root}/images/{folder}, '
-                  f'annotations/{folder}; pixels: {present}, '
-                  f'other(0) {100 * counts[0] / max(counts.sum(), 1):.1f}%')
-    return root
-
-
-def _ade_root(data_root):
-    sub = osp.join(data_root, 'ADEChallengeData2016')
-    return sub if osp.isdir(sub) else data_root
-
-
-def trivial_miou(data_root):
-    """mIoU (percent, mmseg ``IoUMetric`` style) on the validation split of
-    the predictor that outputs the most frequent training class everywhere.
-
-    ``data_root`` is the ``ADEChallengeData2016`` directory (or its parent).
-    Labels are reduced as mmseg does (raw 0 ignored, class ``c`` -> ``c-1``);
-    as in ``IoUMetric``, the mean runs over classes whose union is non-empty.
-    """
-    root = _ade_root(data_root)
-
-    def labels(folder):
-        paths = sorted(
-            glob.glob(osp.join(root, 'annotations', folder, '*.png')))
-        if not paths:
-            raise FileNotFoundError(
-                f'no annotations in {osp.join(root, "annotations", folder)}')
-        return [common.read_label(p) for p in paths]
-
-    train_counts = np.zeros(256, np.int64)
-    for label in labels('training'):
-        train_counts += np.bincount(label.ravel(), minlength=256)
-    train_counts[0] = 0  # "other" is ignored
-    majority = int(np.argmax(train_counts))
-
-    intersect = np.zeros(256, np.int64)
-    area_pred = np.zeros(256, np.int64)
-    area_label = np.zeros(256, np.int64)
-    for label in labels('validation'):
-        valid = label[label != 0]
-        area_label += np.bincount(valid, minlength=256)
-        area_pred[majority] += valid.size
-        intersect[majority] += int((valid == majority).sum())
-    union = area_pred + area_label - intersect
-    present = union > 0
-    iou = intersect[present] / union[present]
-    return float(np.round(np.mean(iou) * 100, 2))
-
-
-def parse_args(argv=None):
-    parser = argparse.ArgumentParser(
-        description='Generate a mini synthetic ADE20K (real layout).')
-    parser.add_argument('out_dir', help='ADEChallengeData2016/ goes here')
-    parser.add_argument('--num-train', type=int, default=40)
-    parser.add_argument('--num-val', type=int, default=10)
-    parser.add_argument('--size', type=int, default=128,
-                        help='nominal side; each side is 0.8x..1.2x of it')
-    parser.add_argument('--seed', type=int, default=0)
-    return parser.parse_args(argv)
+    return common.write_ade20k(
+        out_dir, functools.partial(make_sample, size=size),
+        (num_train, num_val), seed, CLASSES, verbose)
 
 
 def main(argv=None):
-    args = parse_args(argv)
-    root = make_mini_ade20k(args.out_dir, args.num_train, args.num_val,
-                            args.size, args.seed)
+    root = common.generator_main(
+        make_mini_ade20k, 'Generate a mini synthetic ADE20K (real layout).',
+        'ADEChallengeData2016/ goes here', argv, num_train=40, num_val=10,
+        size=(128, 'nominal side; each side is 0.8x..1.2x of it'), seed=0)
     print(f'mini ADE20K written to {root}; trivial (majority-class) mIoU '
           f'on validation: {trivial_miou(root):.2f}')
 

@@ -23,15 +23,12 @@ validation}/ADE_{train,val}_%08d.{jpg,png}`` (uint8 labels, ADE20K raw values:
 mmseg's ``ADE20KDataset`` and ``IoUMetric`` read it unchanged. Deterministic
 from ``--seed``; adding training images never changes validation images.
 """
-import argparse
-import os.path as osp
-import sys
+import functools
 
 import numpy as np
 
-sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
-import make_mini_ade20k as plain  # noqa: E402
-import mini_seg_common as common  # noqa: E402
+from veca_mm.utils import mini_data as common
+from veca_mm.utils.mini_data import trivial_miou
 
 # raw ADE20K label value: (name, RGB colour, texture, texture amplitude)
 INDOOR_BG = {
@@ -74,7 +71,6 @@ CLASSES = {**INDOOR_BG, **OUTDOOR_BG, **MEDIUM, **SMALL, **THIN}
 for (_i, _in), (_o, _out), _ in CONTEXT:
     CLASSES[_i] = (_in, )
     CLASSES[_o] = (_out, )
-SPLITS = plain.SPLITS
 
 
 def wavy_regions(rng, h, w, n):
@@ -177,42 +173,16 @@ def make_mini_ade20k_hard(out_dir, num_train=80, num_val=20, size=192,
                           seed=0, verbose=True):
     """Write the set under ``out_dir/ADEChallengeData2016``; returns that
     directory (the ``data_root`` for mmseg's ``ADE20KDataset``)."""
-    root = osp.join(out_dir, 'ADEChallengeData2016')
-    for (split, folder), num in zip(SPLITS, (num_train, num_val)):
-        counts = np.zeros(256, np.int64)
-        for i in range(num):
-            rng = common.image_rng(seed, split, i)
-            img, label = make_sample(rng, size)
-            name = f'ADE_{split}_{i + 1:08d}'
-            common.write_rgb(
-                osp.join(root, 'images', folder, name + '.jpg'), img)
-            common.write_label(
-                osp.join(root, 'annotations', folder, name + '.png'), label)
-            counts += np.bincount(label.ravel(), minlength=256)
-        if verbose:
-            present = ', '.join(
-                f'{CLASSES[c][0]}({c}) {100 * counts[c] / counts.sum():.1f}%'
-                for c in sorted(CLASSES) if counts[c])
-            print(f'{split}: {num} images -> {root}/images/{folder}; '
-                  f'{int((counts[1:] > 0).sum())} classes present: {present}, '
-                  f'other(0) {100 * counts[0] / max(counts.sum(), 1):.1f}%')
-    return root
-
-
-trivial_miou = plain.trivial_miou
+    return common.write_ade20k(
+        out_dir, functools.partial(make_sample, size=size),
+        (num_train, num_val), seed, CLASSES, verbose)
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument('out_dir', help='ADEChallengeData2016/ goes here')
-    p.add_argument('--num-train', type=int, default=80)
-    p.add_argument('--num-val', type=int, default=20)
-    p.add_argument('--size', type=int, default=192,
-                   help='nominal side; each side is 0.8x..1.2x of it')
-    p.add_argument('--seed', type=int, default=0)
-    args = p.parse_args(argv)
-    root = make_mini_ade20k_hard(args.out_dir, args.num_train, args.num_val,
-                                 args.size, args.seed)
+    root = common.generator_main(
+        make_mini_ade20k_hard, __doc__.splitlines()[0],
+        'ADEChallengeData2016/ goes here', argv, num_train=80, num_val=20,
+        size=(192, 'nominal side; each side is 0.8x..1.2x of it'), seed=0)
     print(f'hard mini ADE20K written to {root}; trivial (majority-class) '
           f'mIoU on validation: {trivial_miou(root):.2f}')
 

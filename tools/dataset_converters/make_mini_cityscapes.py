@@ -18,14 +18,11 @@ sidewalks, poles with traffic signs, and an ignored ego-vehicle band at the
 bottom. Every class has its own colour and texture, jittered per object,
 plus pixel noise. Deterministic from ``--seed``.
 """
-import argparse
 import os.path as osp
-import sys
 
 import numpy as np
 
-sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
-import mini_seg_common as common  # noqa: E402
+from veca_mm.utils import mini_data as common
 
 IGNORE = 255
 # train id: (name, RGB colour, texture, amplitude)
@@ -150,33 +147,18 @@ def make_mini_cityscapes(out_dir, num_train=8, num_val=4, height=128,
                          stem + '_gtFine_labelTrainIds.png'), label)
             counts += np.bincount(label.ravel(), minlength=256)
         if verbose:
-            total = max(counts.sum(), 1)
-            present = ', '.join(
-                f'{CLASSES[c][0]}({c}) {100 * counts[c] / total:.1f}%'
-                for c in sorted(CLASSES) if counts[c])
             print(f'{split}: {num} images ({", ".join(cities)}) -> '
                   f'{root}/leftImg8bit/{split}, gtFine/{split}; pixels: '
-                  f'{present}, '
-                  f'ignore(255) {100 * counts[IGNORE] / total:.1f}%')
+                  f'{common.pixel_shares(counts, CLASSES, IGNORE)}')
     return root
 
 
-def parse_args(argv=None):
-    parser = argparse.ArgumentParser(
-        description='Generate a mini synthetic Cityscapes (real layout).')
-    parser.add_argument('out_dir', help='cityscapes/ goes here')
-    parser.add_argument('--num-train', type=int, default=8)
-    parser.add_argument('--num-val', type=int, default=4)
-    parser.add_argument('--height', type=int, default=128)
-    parser.add_argument('--width', type=int, default=256)
-    parser.add_argument('--seed', type=int, default=0)
-    return parser.parse_args(argv)
-
-
 def main(argv=None):
-    args = parse_args(argv)
-    root = make_mini_cityscapes(args.out_dir, args.num_train, args.num_val,
-                                args.height, args.width, args.seed)
+    root = common.generator_main(
+        make_mini_cityscapes,
+        'Generate a mini synthetic Cityscapes (real layout).',
+        'cityscapes/ goes here', argv, num_train=8, num_val=4, height=128,
+        width=256, seed=0)
     print(f'mini Cityscapes written to {root}')
 
 

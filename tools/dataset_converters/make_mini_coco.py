@@ -24,7 +24,6 @@ Deterministic from ``--seed`` (an independent generator per image).
 Use it with ``metainfo=dict(classes=CLASSES)`` (see
 ``configs/veca/mask-rcnn_veca-t_1xb2-20_mini-coco-128x128.py``).
 """
-import argparse
 import json
 import os
 import os.path as osp
@@ -33,38 +32,14 @@ import cv2
 import numpy as np
 import pycocotools.mask as mask_utils
 
+from veca_mm.utils.mini_data import (SHAPE_CATEGORIES, generator_main,
+                                     image_rng, jittered_size, shape_polygon)
+
 # COCO category id -> (name, RGB colour)
-CATEGORIES = {
-    1: ('circle', (220, 60, 50)),
-    2: ('square', (50, 170, 70)),
-    3: ('triangle', (60, 90, 220)),
-}
+CATEGORIES = SHAPE_CATEGORIES
 CLASSES = tuple(name for name, _ in CATEGORIES.values())
 PALETTE = [color for _, color in CATEGORIES.values()]
 SPLITS = ('train', 'val')
-
-
-def _rng(seed, split, index):
-    return np.random.default_rng([int(seed), SPLITS.index(split), int(index)])
-
-
-def _jittered(rng, base, avoid=16):
-    size = int(round(base * rng.uniform(0.8, 1.2)))
-    if size % avoid == 0:
-        size += 1
-    return max(size, 32)
-
-
-def _shape_polygon(rng, cat_id, cx, cy, r):
-    """The outline of a shape as an (N, 2) float array of (x, y)."""
-    angle = rng.uniform(0, 2 * np.pi)
-    if cat_id == 1:  # circle, as a 32-gon
-        t = np.linspace(0, 2 * np.pi, 32, endpoint=False)
-    elif cat_id == 2:  # square, rotated
-        t = angle + np.arange(4) * np.pi / 2
-    else:  # triangle
-        t = angle + np.arange(3) * 2 * np.pi / 3
-    return np.stack([cx + r * np.cos(t), cy + r * np.sin(t)], axis=1)
 
 
 def _background(rng, h, w):
@@ -78,7 +53,7 @@ def _background(rng, h, w):
 
 def make_image(rng, size, first_ann_id, image_id):
     """One (RGB uint8 image, list of COCO annotations)."""
-    h, w = _jittered(rng, size), _jittered(rng, size)
+    h, w = (max(jittered_size(rng, size), 32) for _ in range(2))
     img = _background(rng, h, w)
     occupied = np.zeros((h, w), bool)
     anns = []
@@ -90,7 +65,7 @@ def make_image(rng, size, first_ann_id, image_id):
         r = rng.uniform(0.1, 0.22) * min(h, w)
         cx = rng.uniform(r + 1, w - r - 1)
         cy = rng.uniform(r + 1, h - r - 1)
-        poly = _shape_polygon(rng, cat_id, cx, cy, r)
+        poly = shape_polygon(rng, cat_id, cx, cy, r)
         poly = np.round(poly, 2)
         ann_id = first_ann_id + len(anns)
         if ann_id % 2 == 0:  # every other instance: compressed RLE
@@ -136,7 +111,7 @@ def make_mini_coco(out_dir, num_train=8, num_val=4, size=128, seed=0):
         os.makedirs(img_dir, exist_ok=True)
         images, annotations = [], []
         for i in range(count):
-            rng = _rng(seed, split, i)
+            rng = image_rng(seed, split, i)
             # instance ids alternate polygon / RLE, and every image has >= 2
             img, anns = make_image(rng, size, len(annotations) + 1, image_id)
             name = f'{image_id:012d}.jpg'
@@ -163,16 +138,10 @@ def make_mini_coco(out_dir, num_train=8, num_val=4, size=128, seed=0):
     return paths
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('out_dir')
-    parser.add_argument('--num-train', type=int, default=8)
-    parser.add_argument('--num-val', type=int, default=4)
-    parser.add_argument('--size', type=int, default=128)
-    parser.add_argument('--seed', type=int, default=0)
-    args = parser.parse_args()
-    paths = make_mini_coco(args.out_dir, args.num_train, args.num_val,
-                           args.size, args.seed)
+def main(argv=None):
+    paths = generator_main(make_mini_coco, __doc__.split('\n')[0],
+                           'annotations/ and the image folders go here',
+                           argv, num_train=8, num_val=4, size=128, seed=0)
     for path in paths:
         with open(path) as f:
             coco = json.load(f)

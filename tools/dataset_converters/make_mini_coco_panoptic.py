@@ -29,22 +29,18 @@ Use it with ``metainfo=dict(classes=CLASSES, thing_classes=THING_CLASSES,
 stuff_classes=STUFF_CLASSES)`` (see
 ``configs/veca/mask2former_veca-t_1xb2-200_mini-coco-panoptic-128x128.py``).
 """
-import argparse
 import json
 import os
 import os.path as osp
-import sys
 
 import cv2
 import numpy as np
 import pycocotools.mask as mask_utils
 
-sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
-import make_mini_coco as coco_common  # noqa: E402
-import mini_seg_common as seg_common  # noqa: E402
+from veca_mm.utils import mini_data as seg_common
 
 # things: the mini COCO categories (id -> (name, RGB colour))
-THING_CATEGORIES = dict(coco_common.CATEGORIES)
+THING_CATEGORIES = dict(seg_common.SHAPE_CATEGORIES)
 # stuff: id -> (name, RGB colour, texture, texture amplitude)
 STUFF_CATEGORIES = {
     92: ('wall', (200, 190, 165), 'stripes_h', 0.12),
@@ -117,7 +113,7 @@ def make_image(rng, size):
         r = rng.uniform(0.1, 0.2) * min(h, w)
         cx = rng.uniform(r + 2, w - r - 2)
         cy = rng.uniform(r + 2, h - r - 2)
-        poly = coco_common._shape_polygon(rng, cat_id, cx, cy, r)
+        poly = seg_common.shape_polygon(rng, cat_id, cx, cy, r)
         mask = seg_common.poly_mask(h, w, poly)
         grown = cv2.dilate(mask.astype(np.uint8), np.ones((7, 7), np.uint8))
         if mask.sum() < 16 or (grown.astype(bool) & occupied).any():
@@ -211,16 +207,11 @@ def make_mini_coco_panoptic(out_dir, num_train=8, num_val=4, size=128,
     return paths
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('out_dir')
-    parser.add_argument('--num-train', type=int, default=8)
-    parser.add_argument('--num-val', type=int, default=4)
-    parser.add_argument('--size', type=int, default=128)
-    parser.add_argument('--seed', type=int, default=0)
-    args = parser.parse_args()
-    paths = make_mini_coco_panoptic(args.out_dir, args.num_train,
-                                    args.num_val, args.size, args.seed)
+def main(argv=None):
+    paths = seg_common.generator_main(
+        make_mini_coco_panoptic, __doc__.split('\n')[0], 'annotations/ and '
+        'the image folders go here', argv, num_train=8, num_val=4, size=128,
+        seed=0)
     for path in paths:
         with open(path) as f:
             data = json.load(f)

@@ -23,12 +23,13 @@ truth does not), as in the real Eigen test file. Frame numbers repeat across
 drives, as in KITTI. Image sizes jitter by up to 2 pixels around
 ``--height x --width``. Deterministic from ``--seed``.
 """
-import argparse
 import os
 import os.path as osp
 
 import cv2
 import numpy as np
+
+from veca_mm.utils.mini_data import generator_main
 
 DATE = '2011_09_26'
 FOCAL = 721.5377
@@ -107,23 +108,12 @@ def make_mini_kitti(out_dir, num_train=8, num_test=3, height=40, width=132,
     return root
 
 
-def parse_args(argv=None):
-    parser = argparse.ArgumentParser(
-        description='Generate a tiny synthetic KITTI depth set (Eigen-split '
-        'layout).')
-    parser.add_argument('out_dir', help='kitti/ goes here')
-    parser.add_argument('--num-train', type=int, default=8)
-    parser.add_argument('--num-test', type=int, default=3)
-    parser.add_argument('--height', type=int, default=40)
-    parser.add_argument('--width', type=int, default=132)
-    parser.add_argument('--seed', type=int, default=0)
-    return parser.parse_args(argv)
-
-
 def main(argv=None):
-    args = parse_args(argv)
-    root = make_mini_kitti(args.out_dir, args.num_train, args.num_test,
-                           args.height, args.width, args.seed)
+    root = generator_main(
+        make_mini_kitti,
+        'Generate a tiny synthetic KITTI depth set (Eigen-split layout).',
+        'kitti/ goes here', argv, num_train=8, num_test=3, height=40,
+        width=132, seed=0)
     print(f'mini KITTI written to {root}')
 
 

@@ -18,12 +18,13 @@ closer to the camera; the image is a textured rendering shaded darker with
 distance, so depth is learnable. Scene names are NYU categories, so mmseg
 derives ``category_id`` from the file name. Deterministic from ``--seed``.
 """
-import argparse
 import os
 import os.path as osp
 
 import cv2
 import numpy as np
+
+from veca_mm.utils.mini_data import generator_main
 
 SCENES = ('bedroom', 'kitchen', 'living_room', 'bathroom', 'office')
 MAX_DEPTH = 10.0
@@ -89,23 +90,12 @@ def make_mini_nyu(out_dir, num_train=8, num_test=3, height=72, width=96,
     return root
 
 
-def parse_args(argv=None):
-    parser = argparse.ArgumentParser(
-        description='Generate a tiny synthetic NYUv2 (mmseg NYUDataset '
-        'layout).')
-    parser.add_argument('out_dir', help='nyu/ goes here')
-    parser.add_argument('--num-train', type=int, default=8)
-    parser.add_argument('--num-test', type=int, default=3)
-    parser.add_argument('--height', type=int, default=72)
-    parser.add_argument('--width', type=int, default=96)
-    parser.add_argument('--seed', type=int, default=0)
-    return parser.parse_args(argv)
-
-
 def main(argv=None):
-    args = parse_args(argv)
-    root = make_mini_nyu(args.out_dir, args.num_train, args.num_test,
-                         args.height, args.width, args.seed)
+    root = generator_main(
+        make_mini_nyu,
+        'Generate a tiny synthetic NYUv2 (mmseg NYUDataset layout).',
+        'nyu/ goes here', argv, num_train=8, num_test=3, height=72,
+        width=96, seed=0)
     print(f'mini NYUv2 written to {root}')
 
 

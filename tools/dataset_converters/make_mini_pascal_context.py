@@ -22,15 +22,12 @@ patches; every class has its own colour and texture. Names look like VOC2010
 (``2008_%06d``). Deterministic from ``--seed``. ``data_root`` =
 ``OUT_DIR/VOCdevkit/VOC2010``.
 """
-import argparse
 import os
 import os.path as osp
-import sys
 
 import numpy as np
 
-sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
-import mini_seg_common as common  # noqa: E402
+from veca_mm.utils import mini_data as common
 
 # Label value (index in PascalContextDataset.METAINFO['classes']):
 # (name, RGB colour, texture, amplitude)
@@ -107,21 +104,12 @@ def make_mini_pascal_context(out_dir, num_train=8, num_val=4, size=96,
     return root
 
 
-def parse_args(argv=None):
-    p = argparse.ArgumentParser(
-        description='Generate a mini synthetic PASCAL Context (real layout).')
-    p.add_argument('out_dir', help='VOCdevkit/VOC2010/ goes here')
-    p.add_argument('--num-train', type=int, default=8)
-    p.add_argument('--num-val', type=int, default=4)
-    p.add_argument('--size', type=int, default=96)
-    p.add_argument('--seed', type=int, default=0)
-    return p.parse_args(argv)
-
-
 def main(argv=None):
-    a = parse_args(argv)
-    make_mini_pascal_context(a.out_dir, a.num_train, a.num_val, a.size,
-                             a.seed)
+    common.generator_main(
+        make_mini_pascal_context,
+        'Generate a mini synthetic PASCAL Context (real layout).',
+        'VOCdevkit/VOC2010/ goes here', argv, num_train=8, num_val=4,
+        size=96, seed=0)
 
 
 if __name__ == '__main__':

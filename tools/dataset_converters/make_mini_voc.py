@@ -24,15 +24,12 @@ few shapes of five VOC classes, every class its own colour and texture;
 deterministic from ``--seed``. Use ``configs/veca_linear_voc12aug.py``'s
 ``data_root = OUT_DIR/VOCdevkit/VOC2012``.
 """
-import argparse
 import os
 import os.path as osp
-import sys
 
 import numpy as np
 
-sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
-import mini_seg_common as common  # noqa: E402
+from veca_mm.utils import mini_data as common
 
 VOID = 255
 BACKGROUND = (0, ('background', (120, 130, 110), 'blobs', 0.25))
@@ -130,24 +127,13 @@ def make_mini_voc(out_dir, num_train=8, num_aug=4, num_val=4, size=96,
     return root
 
 
-def parse_args(argv=None):
-    p = argparse.ArgumentParser(
-        description='Generate a mini synthetic PASCAL VOC 2012 + aug set '
-        '(real layout).')
-    p.add_argument('out_dir', help='VOCdevkit/VOC2012/ goes here')
-    p.add_argument('--num-train', type=int, default=8)
-    p.add_argument('--num-aug', type=int, default=4,
-                   help='extra SBD-only images (in aug.txt only)')
-    p.add_argument('--num-val', type=int, default=4)
-    p.add_argument('--size', type=int, default=96)
-    p.add_argument('--seed', type=int, default=0)
-    return p.parse_args(argv)
-
-
 def main(argv=None):
-    a = parse_args(argv)
-    make_mini_voc(a.out_dir, a.num_train, a.num_aug, a.num_val, a.size,
-                  a.seed)
+    common.generator_main(
+        make_mini_voc,
+        'Generate a mini synthetic PASCAL VOC 2012 + aug set (real layout).',
+        'VOCdevkit/VOC2012/ goes here', argv, num_train=8,
+        num_aug=(4, 'extra SBD-only images (in aug.txt only)'), num_val=4,
+        size=96, seed=0)
 
 
 if __name__ == '__main__':

@@ -1,5 +1,6 @@
 # Copyright (c) veca_mm contributors. Apache-2.0.
-"""Drawing helpers shared by the mini ADE20K / Cityscapes generators.
+"""What the mini dataset generators (``tools/dataset_converters/
+make_mini_*.py``) share: drawing, writing, and their command line.
 
 Every class gets a base colour and a texture; an image is painted layer by
 layer (``paint``) while the label map is filled with the same masks, so the
@@ -9,11 +10,23 @@ task is not a plain colour lookup, but a small network learns it quickly.
 
 Everything is driven by a ``numpy.random.Generator``: same seed, same bytes.
 """
+import argparse
+import glob
 import os
 import os.path as osp
 
 import cv2
 import numpy as np
+
+# The mini COCO "thing" categories: COCO id -> (name, RGB colour); the
+# shape is the category (``shape_polygon``).
+SHAPE_CATEGORIES = {
+    1: ('circle', (220, 60, 50)),
+    2: ('square', (50, 170, 70)),
+    3: ('triangle', (60, 90, 220)),
+}
+# (split, ADE20K folder)
+ADE_SPLITS = (('train', 'training'), ('val', 'validation'))
 
 TEXTURES = ('flat', 'stripes_h', 'stripes_v', 'stripes_d', 'checker', 'grid',
             'dots', 'blobs')
@@ -162,3 +175,110 @@ def read_label(path):
     if label is None:
         raise IOError(f'could not read {path}')
     return label
+
+
+def shape_polygon(rng, cat_id, cx, cy, r):
+    """The outline of a ``SHAPE_CATEGORIES`` shape as an (N, 2) float array
+    of (x, y): a circle (32-gon), a rotated square or a triangle."""
+    angle = rng.uniform(0, 2 * np.pi)
+    if cat_id == 1:  # circle, as a 32-gon
+        t = np.linspace(0, 2 * np.pi, 32, endpoint=False)
+    elif cat_id == 2:  # square, rotated
+        t = angle + np.arange(4) * np.pi / 2
+    else:  # triangle
+        t = angle + np.arange(3) * 2 * np.pi / 3
+    return np.stack([cx + r * np.cos(t), cy + r * np.sin(t)], axis=1)
+
+
+def write_ade20k(out_dir, make_sample, nums, seed, classes, verbose=True):
+    """Write ``ADEChallengeData2016/{images,annotations}/{training,
+    validation}`` from ``make_sample(rng) -> (RGB image, raw label map)``,
+    ``nums`` = (train, val) images; returns that directory (the
+    ``data_root`` for mmseg's ``ADE20KDataset``). ``classes`` maps raw
+    label values to tuples starting with the class name."""
+    root = osp.join(out_dir, 'ADEChallengeData2016')
+    for (split, folder), num in zip(ADE_SPLITS, nums):
+        counts = np.zeros(256, np.int64)
+        for i in range(num):
+            img, label = make_sample(image_rng(seed, split, i))
+            name = f'ADE_{split}_{i + 1:08d}'
+            write_rgb(osp.join(root, 'images', folder, name + '.jpg'), img)
+            write_label(osp.join(root, 'annotations', folder, name + '.png'),
+                        label)
+            counts += np.bincount(label.ravel(), minlength=256)
+        if verbose:
+            print(f'{split}: {num} images -> {root}/images/{folder}, '
+                  f'annotations/{folder}; {int((counts[1:] > 0).sum())} '
+                  f'classes present: {pixel_shares(counts, classes, 0)}')
+    return root
+
+
+def pixel_shares(counts, classes, unlabelled):
+    """``name(id) share%`` of every class present in the ``bincount``
+    ``counts``, then the share of the ``unlabelled`` value."""
+    total = max(counts.sum(), 1)
+    present = ', '.join(f'{classes[c][0]}({c}) {100 * counts[c] / total:.1f}%'
+                        for c in sorted(classes) if counts[c])
+    return (f'{present}, unlabelled({unlabelled}) '
+            f'{100 * counts[unlabelled] / total:.1f}%')
+
+
+def trivial_miou(data_root):
+    """mIoU (percent, mmseg ``IoUMetric`` style) on the validation split of
+    an ADE20K-layout set of the predictor that outputs the most frequent
+    training class everywhere.
+
+    ``data_root`` is the ``ADEChallengeData2016`` directory (or its parent).
+    Labels are reduced as mmseg does (raw 0 ignored, class ``c`` -> ``c-1``);
+    as in ``IoUMetric``, the mean runs over classes whose union is non-empty.
+    """
+    sub = osp.join(data_root, 'ADEChallengeData2016')
+    root = sub if osp.isdir(sub) else data_root
+
+    def labels(folder):
+        paths = sorted(
+            glob.glob(osp.join(root, 'annotations', folder, '*.png')))
+        if not paths:
+            raise FileNotFoundError(
+                f'no annotations in {osp.join(root, "annotations", folder)}')
+        return [read_label(p) for p in paths]
+
+    train_counts = np.zeros(256, np.int64)
+    for label in labels('training'):
+        train_counts += np.bincount(label.ravel(), minlength=256)
+    train_counts[0] = 0  # "other" is ignored
+    majority = int(np.argmax(train_counts))
+
+    intersect = np.zeros(256, np.int64)
+    area_pred = np.zeros(256, np.int64)
+    area_label = np.zeros(256, np.int64)
+    for label in labels('validation'):
+        valid = label[label != 0]
+        area_label += np.bincount(valid, minlength=256)
+        area_pred[majority] += valid.size
+        intersect[majority] += int((valid == majority).sum())
+    union = area_pred + area_label - intersect
+    present = union > 0
+    iou = intersect[present] / union[present]
+    return float(np.round(np.mean(iou) * 100, 2))
+
+
+def generator_parser(description, out_help, **defaults):
+    """The generators' command line: ``OUT_DIR`` and one int option per
+    keyword (``num_train=8`` -> ``--num-train``, default 8; a
+    ``(default, help)`` pair adds a help text)."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument('out_dir', help=out_help)
+    for name, value in defaults.items():
+        default, help_ = value if isinstance(value, tuple) else (value, None)
+        parser.add_argument('--' + name.replace('_', '-'), type=int,
+                            default=default, help=help_)
+    return parser
+
+
+def generator_main(make, description, out_help, argv=None, **defaults):
+    """``generator_parser``'s options passed on as ``make(OUT_DIR,
+    num_train=..., ...)``; returns what ``make`` returns."""
+    args = vars(generator_parser(description, out_help,
+                                 **defaults).parse_args(argv))
+    return make(args.pop('out_dir'), **args)
