@@ -10,9 +10,8 @@ import torch
 
 from veca_mm.apis import init_backbone
 from veca_mm.models.backbones import VECA
-from veca_mm.models.backbones.veca import (RELEASED_FIELDS,
-                                           ReleasedConfigError,
-                                           veca_args_from_released_config)
+from veca_mm.models.backbones.released_format import (
+    RELEASED_FIELDS, ReleasedConfigError, veca_args_from_released_config)
 
 from . import released_format as rf
 

@@ -36,7 +36,8 @@ import torch.nn.functional as F  # noqa: E402
 from mmengine.config import Config, DictAction  # noqa: E402
 
 import veca_mm  # noqa: E402,F401
-from veca_mm.models.backbones.veca import extract_veca_state_dict  # noqa
+from veca_mm.models.backbones.released_format import (  # noqa: E402
+    extract_veca_state_dict)
 from veca_mm.utils.safe_load import load_checkpoint_safely  # noqa: E402
 
 

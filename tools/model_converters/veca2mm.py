@@ -24,8 +24,10 @@ from mmengine.logging import MMLogger
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 
-from veca_mm.models.backbones.veca import (  # noqa: E402
-    VECA, arch_name, extract_veca_state_dict)
+from veca_mm.models.backbones.arch import arch_name  # noqa: E402
+from veca_mm.models.backbones.released_format import (  # noqa: E402
+    extract_veca_state_dict)
+from veca_mm.models.backbones.veca import VECA  # noqa: E402
 from veca_mm.utils.safe_load import load_checkpoint_safely  # noqa: E402
 
 

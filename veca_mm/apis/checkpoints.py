@@ -11,8 +11,10 @@ from typing import Optional, Union
 import torch
 import torch.nn as nn
 
-from veca_mm.models.backbones.veca import (VECA, extract_veca_state_dict,
-                                           infer_arch_from_state_dict)
+from veca_mm.models.backbones.released_format import (
+    extract_veca_state_dict, infer_arch_from_state_dict,
+    state_dict_diff_lines)
+from veca_mm.models.backbones.veca import VECA
 from veca_mm.utils.safe_load import load_checkpoint_safely
 
 __all__ = ['init_backbone', 'check_load_from']
@@ -95,19 +97,10 @@ def check_load_from(model: nn.Module, checkpoint: Optional[str],
              for k, v in state.items()}
     file_bb = {k[len('backbone.'):]: v for k, v in state.items()
                if k.startswith('backbone.')}
-    own = backbone.state_dict()
-    missing = sorted(set(own) - set(file_bb))
-    unexpected = sorted(set(file_bb) - set(own))
-    wrong = sorted(f'{k} ckpt {tuple(file_bb[k].shape)} vs model '
-                   f'{tuple(own[k].shape)}' for k in set(own) & set(file_bb)
-                   if file_bb[k].shape != own[k].shape)
-    if not (missing or unexpected or wrong):
+    diff = state_dict_diff_lines(backbone.state_dict(), file_bb,
+                                 'backbone keys')
+    if not diff:
         return
-
-    def head(keys, n=6):
-        return ', '.join(keys[:n]) + (f', ... (+{len(keys) - n})'
-                                      if len(keys) > n else '')
-
     lines = [f'{path} does not fit the model\'s backbone '
              f'({type(backbone).__name__}); loading it would leave the '
              'backbone half-initialised:']
@@ -115,14 +108,7 @@ def check_load_from(model: nn.Module, checkpoint: Optional[str],
         lines.append('  it has no "backbone." keys at all (is it a '
                      'backbone-only or released file? load those through '
                      'model.backbone.init_cfg Pretrained).')
-    if missing:
-        lines.append(f'  missing backbone keys ({len(missing)}): '
-                     f'{head(missing)}')
-    if unexpected:
-        lines.append(f'  unexpected backbone keys ({len(unexpected)}): '
-                     f'{head(unexpected)}')
-    if wrong:
-        lines.append(f'  shape mismatches: {head(wrong)}')
+    lines += diff
     lines.append('Use the checkpoint of this config, or fix the backbone '
                  'settings (arch, patch_norm, ...) to match the file.')
     raise ValueError('\n'.join(lines))
