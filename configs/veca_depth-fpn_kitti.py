@@ -3,85 +3,11 @@
 # Garg crop, 1e-3..80 m.
 _base_ = [
     './_base_/models/depth-fpn_veca-b.py',
+    './_base_/datasets/kitti.py',
     'mmseg::_base_/default_runtime.py',
-    'mmseg::_base_/schedules/schedule_40k.py',
+    './_base_/schedules/depth_40k.py',
 ]
-dataset_type = 'KITTIDepthDataset'
-data_root = 'data/kitti'  # layout: veca_mm/datasets/kitti_depth.py
 crop_size = (352, 704)
-max_depth = 80.0
 model = dict(
     data_preprocessor=dict(size=crop_size),
-    decode_head=dict(max_depth=max_depth))
-
-meta_keys = ('img_path', 'depth_map_path', 'ori_shape', 'img_shape',
-             'pad_shape', 'scale_factor', 'flip', 'flip_direction',
-             'category_id', 'depth_rescale_factor', 'focal')
-# RandomRotate/RandomFlip/RandomCrop move every key in `seg_fields`, which
-# LoadDepthAnnotation fills with 'gt_depth_map'; rotation borders are 0
-# (= no LiDAR return).
-train_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='LoadDepthAnnotation', depth_rescale_factor=1 / 256),
-    dict(type='RandomRotate', prob=0.5, degree=1.0, seg_pad_val=0),
-    dict(type='RandomFlip', prob=0.5),
-    dict(type='RandomCrop', crop_size=crop_size),
-    dict(type='PhotoMetricDistortion'),
-    dict(type='PackSegInputs', meta_keys=meta_keys),
-]
-# full-resolution frames (~375x1242), padded to a multiple of 32
-test_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='LoadDepthAnnotation', depth_rescale_factor=1 / 256),
-    dict(type='PackSegInputs', meta_keys=meta_keys),
-]
-train_dataloader = dict(
-    batch_size=2,
-    num_workers=8,
-    persistent_workers=True,
-    sampler=dict(type='InfiniteSampler', shuffle=True),
-    dataset=dict(
-        type=dataset_type,
-        data_root=data_root,
-        ann_file='eigen_train_files_with_gt.txt',
-        pipeline=train_pipeline))
-val_dataloader = dict(
-    batch_size=1,
-    num_workers=4,
-    persistent_workers=True,
-    sampler=dict(type='DefaultSampler', shuffle=False),
-    dataset=dict(
-        type=dataset_type,
-        data_root=data_root,
-        ann_file='eigen_test_files_with_gt.txt',
-        test_mode=True,
-        pipeline=test_pipeline))
-test_dataloader = val_dataloader
-val_evaluator = dict(
-    type='VECADepthMetric',
-    min_depth=1e-3,
-    max_depth=max_depth,
-    crop='garg',
-    depth_scale=256)  # output_dir PNGs in KITTI's 1/256 m units
-test_evaluator = val_evaluator
-
-# AdamW with layer-wise lr decay over VECA's 12 layers.
-optim_wrapper = dict(
-    _delete_=True,
-    type='OptimWrapper',
-    optimizer=dict(
-        type='AdamW', lr=1e-4, betas=(0.9, 0.999), weight_decay=0.05),
-    constructor='VECALayerDecayOptimizerConstructor',
-    paramwise_cfg=dict(num_layers=12, layer_decay_rate=0.9),
-    clip_grad=None)
-param_scheduler = [
-    dict(type='LinearLR', start_factor=1e-6, by_epoch=False, begin=0,
-         end=1500),
-    dict(type='PolyLR', power=0.9, eta_min=0.0, by_epoch=False, begin=1500,
-         end=40000),
-]
-train_cfg = dict(type='IterBasedTrainLoop', max_iters=40000,
-                 val_interval=4000)
-default_hooks = dict(
-    checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=4000,
-                    max_keep_ckpts=2, save_best='rmse', rule='less'))
+    decode_head=dict(max_depth=80.0))

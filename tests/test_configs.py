@@ -37,6 +37,8 @@ ANCHORS = {
     'segformer_vit-b16_8xb2-80k_cityscapes-512x1024.py': 'TIMMBackbone',
     'segformer_vitdet-b16_8xb2-80k_cityscapes-512x1024.py': 'TIMMBackbone',
 }
+# VECA and its subclasses (LoRA adapters on a frozen VECA)
+VECA_TYPES = ('VECA', 'VECALoRA')
 
 
 @pytest.mark.parametrize('path', CONFIGS, ids=lambda p: p.name)
@@ -44,6 +46,8 @@ def test_config_builds(path):
     cfg = _load(path)
     assert 'veca_mm' in str(cfg.get('custom_imports', {}).get('imports', ''))
     backbone_type = ANCHORS.get(path.name, 'VECA')
+    if cfg.model.backbone.type in VECA_TYPES:
+        backbone_type = cfg.model.backbone.type
     assert cfg.model.backbone.type == backbone_type
     cfg.model.backbone.init_cfg = None
     scope = cfg.get('default_scope')
@@ -53,7 +57,7 @@ def test_config_builds(path):
     with torch.device('meta'):
         model = registry.build(cfg.model)
     assert type(model.backbone).__name__ == backbone_type
-    if backbone_type != 'VECA':
+    if backbone_type not in VECA_TYPES:
         return
     # the layer-decay constructor agrees with the backbone depth
     pw = cfg.optim_wrapper.get('paramwise_cfg', {})

@@ -2,21 +2,18 @@
 # frozen VECA, on the mini set tools/dataset_converters/make_mini_nyu.py
 # writes, through mmseg's NYUDataset, depth pipeline and DepthEstimator and
 # VECADepthMetric. Seconds on 2 CPU cores.
-_base_ = ['../veca_linear_nyu.py']
-
-data_root = 'data/mini_nyu/nyu'
+_base_ = [
+    '../_base_/models/linear-depth_veca-t.py',
+    '../_base_/datasets/mini_nyu.py',
+    'mmseg::_base_/default_runtime.py',
+    '../_base_/schedules/mini_linear-probe_40.py',
+]
 crop_size = (64, 64)
 model = dict(
     data_preprocessor=dict(size=crop_size),
-    backbone=dict(
-        arch=dict(_delete_=True, embed_dims=32, num_layers=4, num_heads=2,
-                  mlp_ratio=2.0, num_cores=16),
-        patch_size=8,
-        core_budgets=16,
-        init_cfg=None),
-    decode_head=dict(in_channels=32, n_bins=64,
-                     norm_cfg=dict(type='BN', requires_grad=True)))
+    decode_head=dict(max_depth=10.0))
 
+# the probe trains without rotation and colour jitter
 meta_keys = ('img_path', 'depth_map_path', 'ori_shape', 'img_shape',
              'pad_shape', 'scale_factor', 'flip', 'flip_direction',
              'category_id', 'depth_rescale_factor')
@@ -27,30 +24,4 @@ train_pipeline = [
     dict(type='RandomCrop', crop_size=crop_size),
     dict(type='PackSegInputs', meta_keys=meta_keys),
 ]
-test_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='LoadDepthAnnotation', depth_rescale_factor=1e-3),
-    dict(type='PackSegInputs', meta_keys=meta_keys),
-]
-train_dataloader = dict(
-    batch_size=2, num_workers=1, persistent_workers=True,
-    dataset=dict(data_root=data_root, pipeline=train_pipeline))
-val_dataloader = dict(
-    batch_size=1, num_workers=1, persistent_workers=True,
-    dataset=dict(data_root=data_root, pipeline=test_pipeline))
-test_dataloader = val_dataloader
-
-optim_wrapper = dict(optimizer=dict(lr=1e-2))
-max_iters = 40
-param_scheduler = [
-    dict(type='LinearLR', start_factor=0.1, by_epoch=False, begin=0, end=5),
-    dict(type='PolyLR', power=1.0, eta_min=0.0, by_epoch=False, begin=5,
-         end=max_iters),
-]
-train_cfg = dict(type='IterBasedTrainLoop', max_iters=max_iters,
-                 val_interval=max_iters)
-default_hooks = dict(
-    logger=dict(type='LoggerHook', interval=10, log_metric_by_epoch=False),
-    checkpoint=dict(type='CheckpointHook', by_epoch=False,
-                    interval=max_iters, max_keep_ckpts=1, save_best=None))
-randomness = dict(seed=0)
+train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
