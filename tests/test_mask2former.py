@@ -25,6 +25,7 @@ from mmengine.registry import init_default_scope
 import veca_mm  # noqa: F401
 
 from .conftest import REPO, load_tool
+from .learning import check_learnt, seed_opts
 
 MINI_ADE = REPO / 'configs/veca/mask2former_veca-t_1xb4-200_mini-ade20k-96x96.py'
 MINI_PAN = (REPO / 'configs/veca/'
@@ -39,12 +40,15 @@ NUM_TRAIN, NUM_VAL, ITERS = 4, 2, 3
 # learn (seed 0 measured mIoU 38.6 against the trivial predictor's ~4.6,
 # 27 s on one core); the panoptic one would need minutes, so it runs ITERS
 ADE_ITERS = 200
+# mIoU points above the trivial predictor (docs/testing.md: the spread)
+MIOU_MARGIN = 10
 
 
 def run_tool(args, timeout=300):
     # one intra-op thread: as fast for these tiny models, and no OpenMP
     # spin-waiting when the cores are shared
-    env = dict(os.environ, OMP_NUM_THREADS='1')
+    env = dict(os.environ,
+               OMP_NUM_THREADS=os.environ.get('VECA_TEST_THREADS', '1'))
     out = subprocess.run([sys.executable] + [str(a) for a in args], cwd=REPO,
                          capture_output=True, text=True, timeout=timeout,
                          env=env)
@@ -298,7 +302,8 @@ def trained_pan(mini_pan, tmp_path_factory):
 def trained_ade(mini_ade, tmp_path_factory):
     work = tmp_path_factory.mktemp('m2f_ade_work')
     run_tool(['tools/train.py', MINI_ADE, '--work-dir', work,
-              '--cfg-options'] + ade_opts(mini_ade) + short(ADE_ITERS))
+              '--cfg-options'] + ade_opts(mini_ade) + short(ADE_ITERS) +
+             seed_opts())
     return work
 
 
@@ -332,6 +337,7 @@ def test_mini_panoptic_train_and_test(trained_pan, mini_pan, tmp_path):
     assert dumped.model.backbone.core_budgets == 8
 
 
+@pytest.mark.learns
 def test_mini_semantic_train_and_test(trained_ade, mini_ade, tmp_path):
     check_train_log(trained_ade, 'decode.', 'mIoU', ADE_ITERS)
     test_work = tmp_path / 'test'
@@ -341,10 +347,12 @@ def test_mini_semantic_train_and_test(trained_ade, mini_ade, tmp_path):
     metrics = json_rows(test_work, ('*', '*.json'))[-1]
     assert set(metrics) >= {'aAcc', 'mIoU', 'mAcc'}
     # it learnt, and keeps it at 8 cores: the most frequent training class
-    # everywhere scores about 4.6 mIoU on these validation images
+    # everywhere scores about 4.6 mIoU on these validation images; the
+    # margin comes from the spread over seeds and CPU kernels (docs/testing.md)
     trivial = load_tool('tools/dataset_converters/make_mini_ade20k.py'
                         ).trivial_miou(mini_ade)
-    assert metrics['mIoU'] >= trivial + 10, (metrics, trivial)
+    check_learnt('mask2former[mini-ade20k]@C8', [
+        ('mIoU', metrics['mIoU'], trivial, trivial + MIOU_MARGIN, True)])
     dumped = Config.fromfile(next(test_work.glob('*.py')))
     assert dumped.model.backbone.core_budgets == 8
 
