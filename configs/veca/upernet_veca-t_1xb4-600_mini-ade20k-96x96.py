@@ -2,9 +2,12 @@
 # ADE20K set that tools/dataset_converters/make_mini_ade20k.py generates, with
 # the real mmseg dataset, pipeline, UPerHead, IoUMetric and checkpointing.
 # Runs on 2 CPU cores in minutes.
-_base_ = ['../veca_upernet_ade20k.py']
-
-data_root = 'data/mini_ade20k/ADEChallengeData2016'
+_base_ = [
+    '../_base_/models/upernet_veca-b.py',
+    '../_base_/datasets/mini_ade20k.py',
+    'mmseg::_base_/default_runtime.py',
+    '../_base_/schedules/adamw-layer-decay_160k.py',
+]
 crop_size = (96, 96)
 # test: pad to a multiple of the patch size (8), mmseg crops it back
 data_preprocessor = dict(size=crop_size, test_cfg=dict(size_divisor=8))
@@ -22,32 +25,9 @@ model = dict(
         init_cfg=None),
     neck=dict(in_channels=96, out_channels=64),
     decode_head=dict(in_channels=[64, 64, 64, 64], channels=64,
-                     dropout_ratio=0.0),
-    auxiliary_head=dict(in_channels=64, channels=32, dropout_ratio=0.0))
-
-train_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='LoadAnnotations', reduce_zero_label=True),
-    dict(type='RandomResize', scale=(384, 96), ratio_range=(0.75, 1.5),
-         keep_ratio=True),
-    dict(type='RandomCrop', crop_size=crop_size, cat_max_ratio=0.75),
-    dict(type='RandomFlip', prob=0.5),
-    dict(type='PhotoMetricDistortion'),
-    dict(type='PackSegInputs')
-]
-test_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='Resize', scale=(384, 96), keep_ratio=True),
-    dict(type='LoadAnnotations', reduce_zero_label=True),
-    dict(type='PackSegInputs')
-]
-train_dataloader = dict(
-    batch_size=4, num_workers=1, persistent_workers=True,
-    dataset=dict(data_root=data_root, pipeline=train_pipeline))
-val_dataloader = dict(
-    batch_size=1, num_workers=1, persistent_workers=True,
-    dataset=dict(data_root=data_root, pipeline=test_pipeline))
-test_dataloader = val_dataloader
+                     dropout_ratio=0.0, num_classes=150),
+    auxiliary_head=dict(in_channels=64, channels=32, dropout_ratio=0.0,
+                        num_classes=150))
 
 optim_wrapper = dict(
     optimizer=dict(lr=1e-3, weight_decay=0.01),
