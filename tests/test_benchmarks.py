@@ -63,6 +63,26 @@ def test_compiled_row():
         'veca', args, 48, 48)
 
 
+def test_first_call_and_low_precision_error_columns():
+    """What benchmark_inference.py measured, folded in: the untimed first
+    call (a compiled row compiles there) and, with --rel-error, the bf16
+    output's relative L2 error against fp32, both in the table."""
+    args = bb.parse_args(BASE + ['--models', 'veca', '--rel-error',
+                                 '--dtype', 'fp32', 'bf16'])
+    rows = [bb.run_case(args, case('veca', size=48, dtype=d))
+            for d in ('fp32', 'bf16')]
+    assert all(r['status'] == 'ok' and r['first_s'] > 0 for r in rows)
+    assert 'rel_error' not in rows[0]
+    assert 0 < rows[1]['rel_error'] < 2e-2, rows[1]
+    flops = {('veca', (48, 48)): 1e9}
+    table = bb.markdown(args, rows, flops, 'bf16', 1)
+    assert 'first call (s) | rel. error vs fp32 |' in table
+    assert table.splitlines()[-1].endswith(
+        f'| {rows[1]["rel_error"]:.1e} |')
+    with pytest.raises(SystemExit):
+        bb.parse_args(BASE + ['--rel-error', '--train'])
+
+
 def test_flops_counted_the_same_way_for_every_model():
     """FlopCounterMode on meta copies sees attention: the dense ViT's count
     equals the closed form with its N^2 attention products."""
@@ -85,7 +105,8 @@ def test_oom_is_a_result_and_a_failure_exits_nonzero(tmp_path, capsys):
     under the address-space limit (this process's own size, as big as a
     worker's, + 0.3 GiB): a reported result; the released factory cannot
     be imported: a real failure, so the run exits 1."""
-    limit = (bb._proc_status_kib('VmSize') * 1024 + 300 * 2**20) / 2**30
+    from veca_mm.utils.bench import proc_status_kib
+    limit = (proc_status_kib('VmSize') * 1024 + 300 * 2**20) / 2**30
     out = tmp_path / 'b.json'
     rc = bb.main(BASE + ['--models', 'veca', '--sizes', '4096',
                          '--batch-size', '16', '--mem-limit-gb', str(limit),

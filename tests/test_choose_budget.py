@@ -272,7 +272,7 @@ def test_choose_budget_greedy_search_path(tmp_path, monkeypatch):
                     backbone_ms=float(sum(per_layer)),
                     model_ms=float(sum(per_layer)) + 10, mIoU=score / 10)
 
-    monkeypatch.setattr(tool.budget_sweep, 'evaluate_schedule', fake_eval)
+    monkeypatch.setattr(tool, 'evaluate_schedule', fake_eval)
     ckpt = tmp_path / 'x.pth'
     ckpt.write_bytes(b'')
     res = tool.main([str(CFG), str(ckpt), '--latency-ms', '100',

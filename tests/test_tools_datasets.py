@@ -368,6 +368,30 @@ def test_core_budgets_refuses_other_backbones(test_tool, mmdet_config):
             cfg, [16]).model.backbone.core_budgets == 16
 
 
+def test_core_budgets_checked_the_same_way_in_every_tool(
+        test_tool, seg_config, mmdet_config):
+    """--core-budgets is checked by the model's own rules (VECA-B: chunks
+    of 8, stages that split its 12 layers) before anything is loaded, and
+    a non-VECA backbone gets the same error from every tool that takes the
+    option (the checkpoint named here does not exist: it is never read)."""
+    for bad, why in ((['12'], 'chunks of 8'), (['8'] * 5, '5')):
+        args = test_tool.parse_args([seg_config, 'c.pth', '--core-budgets',
+                                     *bad])
+        with pytest.raises(ValueError, match=f'--core-budgets .*{why}'):
+            test_tool.build_cfg(args)
+    demo = load_tool('tools/image_demo.py')
+    onnx = load_tool('tools/deployment/pytorch2onnx.py')
+    assert demo.load_cfg(seg_config, [24, 8]).model.backbone.core_budgets \
+        == (24, 8)
+    with pytest.raises(ValueError, match='chunks of 8'):
+        demo.load_cfg(seg_config, [12])
+    for load in (lambda: demo.load_cfg(mmdet_config, [16]),
+                 lambda: onnx.load_model(mmdet_config, 'missing.pth', [16])):
+        with pytest.raises(ValueError, match="model.backbone is 'ResNet', "
+                           'not a VECA backbone'):
+            load()
+
+
 def test_amp_ignored_warning_on_cpu(train_tool, seg_config):
     """The Troubleshooting row: --amp without a GPU warns and keeps fp32."""
     import logging

@@ -12,35 +12,29 @@
 """
 import argparse
 import glob
-import importlib.util
 import json
 import os.path as osp
 import subprocess
 import sys
 import time
 
+from veca_mm.utils.cli import load_config
+from veca_mm.utils.core_budgets import apply_core_budgets
+from veca_mm.utils.mini_data import trivial_miou
+
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-sys.path.insert(0, ROOT)
 CONFIG = osp.join(ROOT, 'configs', 'veca',
                   'upernet_veca-t_1xb4-600_mini-ade20k-96x96.py')
 
 
-def load_tool(path, name):
-    spec = importlib.util.spec_from_file_location(name, path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
 def evaluate_budgets(cfg_path, ckpt, budgets, work_dir):
     """mIoU/mAcc/aAcc of one checkpoint at each core budget."""
-    from mmengine.config import Config
     from mmengine.runner import Runner
 
     results = {}
     for budget in budgets:
-        cfg = Config.fromfile(cfg_path)
-        cfg.model.backbone.core_budgets = budget
+        cfg = apply_core_budgets(load_config(cfg_path), [budget],
+                                 '--budgets')
         cfg.load_from = ckpt
         cfg.work_dir = osp.join(work_dir, f'eval_c{budget}')
         cfg.log_level = 'WARNING'
@@ -56,14 +50,12 @@ def save_predictions(cfg_path, ckpt, data_root, budgets, out_png, n=6):
     """image | ground truth | prediction at each budget, one row per image."""
     import cv2
     import numpy as np
-    from mmengine.config import Config
     from mmseg.apis import inference_model, init_model
     from mmseg.datasets import ADE20KDataset
 
     from veca_mm.visualization import save_seg_grid
 
-    cfg = Config.fromfile(cfg_path)
-    model = init_model(cfg, ckpt, device='cpu')
+    model = init_model(load_config(cfg_path), ckpt, device='cpu')
     imgs = sorted(glob.glob(osp.join(data_root, 'images', 'validation',
                                      '*.jpg')))[:n]
     rows = []
@@ -82,7 +74,7 @@ def save_predictions(cfg_path, ckpt, data_root, budgets, out_png, n=6):
     save_seg_grid(out_png, rows, columns, ADE20KDataset.METAINFO['palette'])
 
 
-def main():
+def parse_args():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--config', default=CONFIG)
     parser.add_argument('--data-root', default=osp.join(ROOT, 'data',
@@ -93,17 +85,12 @@ def main():
                         help='training iterations (default: the config\'s)')
     parser.add_argument('--budgets', type=int, nargs='+',
                         default=[8, 16, 24, 32])
-    args = parser.parse_args()
-    t_start = time.perf_counter()
+    return parser.parse_args()
 
-    gen = load_tool(osp.join(ROOT, 'tools', 'dataset_converters',
-                             'make_mini_ade20k.py'), 'make_mini_ade20k')
-    ade_root = osp.join(args.data_root, 'ADEChallengeData2016')
-    print(f'[1/4] mini ADE20K in {ade_root}', flush=True)
-    if not osp.isdir(osp.join(ade_root, 'annotations', 'validation')):
-        gen.make_mini_ade20k(args.data_root)
 
-    print('[2/4] fine-tuning (tools/train.py)', flush=True)
+def train(args, ade_root):
+    """tools/train.py as a command line; returns the last checkpoint and
+    the training seconds."""
     cmd = [sys.executable, osp.join(ROOT, 'tools', 'train.py'), args.config,
            '--work-dir', args.work_dir, '--cfg-options',
            f'train_dataloader.dataset.data_root={ade_root}',
@@ -116,23 +103,44 @@ def main():
                 f'param_scheduler.1.end={args.iters}']
     t0 = time.perf_counter()
     subprocess.run(cmd, check=True, cwd=ROOT)
-    train_s = time.perf_counter() - t0
     with open(osp.join(args.work_dir, 'last_checkpoint')) as f:
-        ckpt = f.read().strip()
+        return f.read().strip(), time.perf_counter() - t0
+
+
+def print_summary(results, trivial, train_s, total, png, work_dir) -> None:
+    print('\n| core budget | mIoU | mAcc | aAcc |')
+    print('|---:|---:|---:|---:|')
+    for b, r in results.items():
+        print(f'| {b} | {r["mIoU"]:.2f} | {r["mAcc"]:.2f} | {r["aAcc"]:.2f} |')
+    print(f'\ntrivial predictor (most frequent class everywhere): mIoU '
+          f'{trivial:.2f}')
+    print(f'training {train_s / 60:.1f} min, whole job {total / 60:.1f} min')
+    print(f'predictions: {png}')
+    print(f'results: {osp.join(work_dir, "demo_results.json")}')
+
+
+def main():
+    args = parse_args()
+    t_start = time.perf_counter()
+    ade_root = osp.join(args.data_root, 'ADEChallengeData2016')
+    print(f'[1/4] mini ADE20K in {ade_root}', flush=True)
+    if not osp.isdir(osp.join(ade_root, 'annotations', 'validation')):
+        subprocess.run([sys.executable, osp.join(
+            ROOT, 'tools', 'dataset_converters', 'make_mini_ade20k.py'),
+            args.data_root], check=True, cwd=ROOT)
+
+    print('[2/4] fine-tuning (tools/train.py)', flush=True)
+    ckpt, train_s = train(args, ade_root)
 
     print(f'[3/4] evaluating {osp.basename(ckpt)} at core budgets '
           f'{args.budgets}', flush=True)
-    from mmengine.config import Config
-    cfg = Config.fromfile(args.config)
-    cfg.merge_from_dict({
-        'train_dataloader.dataset.data_root': ade_root,
-        'val_dataloader.dataset.data_root': ade_root,
-        'test_dataloader.dataset.data_root': ade_root
-    })
+    cfg = load_config(args.config, {
+        f'{k}_dataloader.dataset.data_root': ade_root
+        for k in ('train', 'val', 'test')})
     cfg_path = osp.join(args.work_dir, 'demo_config.py')
     cfg.dump(cfg_path)
     results = evaluate_budgets(cfg_path, ckpt, args.budgets, args.work_dir)
-    trivial = gen.trivial_miou(ade_root)
+    trivial = trivial_miou(ade_root)
 
     print('[4/4] drawing predictions', flush=True)
     png = osp.join(ade_root, 'predictions_veca_demo.png')
@@ -147,15 +155,7 @@ def main():
                    predictions_png=png)
     with open(osp.join(args.work_dir, 'demo_results.json'), 'w') as f:
         json.dump(summary, f, indent=2)
-    print('\n| core budget | mIoU | mAcc | aAcc |')
-    print('|---:|---:|---:|---:|')
-    for b, r in results.items():
-        print(f'| {b} | {r["mIoU"]:.2f} | {r["mAcc"]:.2f} | {r["aAcc"]:.2f} |')
-    print(f'\ntrivial predictor (most frequent class everywhere): mIoU '
-          f'{trivial:.2f}')
-    print(f'training {train_s / 60:.1f} min, whole job {total / 60:.1f} min')
-    print(f'predictions: {png}')
-    print(f'results: {osp.join(args.work_dir, "demo_results.json")}')
+    print_summary(results, trivial, train_s, total, png, args.work_dir)
 
 
 if __name__ == '__main__':

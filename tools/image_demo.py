@@ -26,15 +26,13 @@ per stage (as ``tools/test.py``); one checkpoint serves every budget.
 import argparse
 import os
 import os.path as osp
-import sys
 
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-if ROOT not in sys.path:
-    sys.path.insert(0, ROOT)
+import numpy as np
 
-import numpy as np  # noqa: E402
-
-import veca_mm  # noqa: E402,F401  (registers the VECA backbone and neck)
+import veca_mm  # noqa: F401  (registers the VECA backbone and neck)
+from veca_mm.utils.cli import load_config
+from veca_mm.utils.core_budgets import (add_core_budgets_argument,
+                                        apply_core_budgets)
 
 IMG_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp')
 
@@ -45,10 +43,7 @@ def parse_args(argv=None):
     parser.add_argument('img', help='an image file or a folder of images')
     parser.add_argument('config', help='config file of the checkpoint')
     parser.add_argument('checkpoint', help='checkpoint file')
-    parser.add_argument(
-        '--core-budgets', type=int, nargs='+', metavar='C',
-        help='VECA core budget: one int for every stage or one per stage '
-        '(default: the config\'s model.backbone.core_budgets)')
+    add_core_budgets_argument(parser)
     parser.add_argument('--out-dir', default='demo_out',
                         help='where vis/ and pred/ (preds/ for mmdet) go')
     parser.add_argument('--device', default='cpu', help='e.g. cpu, cuda:0')
@@ -89,12 +84,8 @@ def task_of(cfg):
 
 
 def load_cfg(config, core_budgets=None):
-    from mmengine.config import Config
-    cfg = Config.fromfile(config)
-    if core_budgets:
-        cfg.model.backbone.core_budgets = (
-            core_budgets[0] if len(core_budgets) == 1 else tuple(core_budgets))
-    return cfg
+    """The config, at ``--core-budgets`` when given."""
+    return apply_core_budgets(load_config(config), core_budgets)
 
 
 def depth_scale(cfg):

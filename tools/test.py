@@ -23,20 +23,21 @@ docs/inference.md for the measured effects.
 """
 import argparse
 import os.path as osp
-import sys
 
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-if ROOT not in sys.path:
-    sys.path.insert(0, ROOT)
+from mmengine.config import ConfigDict
 
-import veca_mm  # noqa: E402,F401  (registers the VECA backbone and neck)
-from veca_mm.datasets import check_dataset_paths  # noqa: E402
-from veca_mm.utils.cli import (add_runner_args, build_runner,  # noqa: E402
-                               compile_backbone, load_config,
-                               parse_runner_args)
-from veca_mm.utils.dist import prepare_cpu_distributed  # noqa: E402
-from veca_mm.utils.type_names import registered_class, type_name  # noqa: E402
-from mmengine.config import ConfigDict  # noqa: E402
+import veca_mm  # noqa: F401  (registers the VECA backbone and neck)
+from veca_mm.datasets import check_dataset_paths
+from veca_mm.utils.cli import add_runner_args, build_runner, compile_backbone
+from veca_mm.utils.cli import config_scope as scope_of
+from veca_mm.utils.cli import parse_runner_args, runner_config
+from veca_mm.utils.core_budgets import (add_core_budgets_argument,
+                                        apply_core_budgets,
+                                        parse_core_budgets)
+from veca_mm.utils.dist import prepare_cpu_distributed
+from veca_mm.utils.type_names import type_name
+
+__all__ = ['parse_core_budgets', 'apply_core_budgets', 'build_cfg', 'main']
 
 
 def parse_args(argv=None):
@@ -44,10 +45,6 @@ def parse_args(argv=None):
         description='Test (and evaluate) a segmentor or detector checkpoint')
     parser.add_argument('config', help='test config file path')
     parser.add_argument('checkpoint', help='checkpoint file')
-    parser.add_argument(
-        '--work-dir',
-        help='the directory to save the file containing evaluation metrics '
-        '(default: ./work_dirs/<config name>)')
     parser.add_argument(
         '--out',
         type=str,
@@ -61,13 +58,7 @@ def parse_args(argv=None):
         'the painted images are saved instead of shown')
     parser.add_argument(
         '--wait-time', type=float, default=2, help='the interval of show (s)')
-    parser.add_argument(
-        '--core-budgets',
-        type=int,
-        nargs='+',
-        metavar='C',
-        help='VECA core budget(s) for inference: one int for every stage, '
-        'or one int per stage; sets model.backbone.core_budgets')
+    add_core_budgets_argument(parser)
     parser.add_argument(
         '--compile', action='store_true',
         help='torch.compile the backbone (options: the config\'s '
@@ -75,48 +66,10 @@ def parse_args(argv=None):
     parser.add_argument(
         '--dtype', choices=['fp32', 'bf16'], default='fp32',
         help='bf16: run the test step under bfloat16 autocast')
-    add_runner_args(parser)
+    add_runner_args(parser, 'where the evaluation metrics are saved')
     parser.add_argument(
         '--tta', action='store_true', help='test time augmentation')
     return parse_runner_args(parser, argv)
-
-
-def scope_of(cfg):
-    return cfg.get('default_scope', None) or 'mmseg'
-
-
-def parse_core_budgets(values):
-    """``[16]`` -> ``16``; ``[64, 32, 16, 8]`` -> ``(64, 32, 16, 8)``."""
-    if values is None:
-        return None
-    values = [int(v) for v in values]
-    if not values:
-        raise ValueError('--core-budgets needs at least one value')
-    if any(v <= 0 for v in values):
-        raise ValueError(f'core budgets must be positive, got {values}')
-    return values[0] if len(values) == 1 else tuple(values)
-
-
-def apply_core_budgets(cfg, values):
-    """Set ``cfg.model.backbone.core_budgets`` from ``--core-budgets``."""
-    budgets = parse_core_budgets(values)
-    if budgets is None:
-        return cfg
-    model = cfg.get('model', None)
-    backbone = model.get('backbone', None) if model is not None else None
-    if backbone is None:
-        raise ValueError('--core-budgets: the config has no model.backbone '
-                         'to set core_budgets on')
-    from mmengine.registry import MODELS
-    from veca_mm.models.backbones import VECA
-    cls = registered_class(MODELS, backbone.get('type'), scope_of(cfg))
-    if not (isinstance(cls, type) and issubclass(cls, VECA)):
-        raise ValueError(
-            f'--core-budgets sets a VECA core budget, but model.backbone is '
-            f'{type_name(backbone)!r}, not a VECA backbone. Drop the option '
-            'for this config.')
-    backbone['core_budgets'] = budgets
-    return cfg
 
 
 def trigger_visualization_hook(cfg, show=False, show_dir=None, wait_time=2):
@@ -235,7 +188,7 @@ def apply_dtype(cfg, dtype):
 
 def build_cfg(args):
     """The config, with every command-line option applied."""
-    cfg = load_config(args)
+    cfg = runner_config(args)
     cfg.load_from = args.checkpoint
     drop_training_settings(cfg)
     apply_core_budgets(cfg, args.core_budgets)

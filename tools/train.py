@@ -14,32 +14,22 @@ a stop at the first NaN loss, reproducible resumes; see
 """
 import argparse
 import logging
-import os.path as osp
-import sys
 
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-if ROOT not in sys.path:
-    sys.path.insert(0, ROOT)
+from mmengine.logging import print_log
 
-import veca_mm  # noqa: E402,F401  (registers the VECA backbone and neck)
-from mmengine.logging import print_log  # noqa: E402
-
-from veca_mm.datasets import check_dataset_paths  # noqa: E402
-from veca_mm.engine import add_safety_hooks  # noqa: E402
-from veca_mm.utils.cli import (add_runner_args, build_runner,  # noqa: E402
+import veca_mm  # noqa: F401  (registers the VECA backbone and neck)
+from veca_mm.datasets import check_dataset_paths
+from veca_mm.engine import add_safety_hooks
+from veca_mm.utils.cli import (add_runner_args, build_runner,
                                compile_backbone, compile_options,
-                               load_config, parse_runner_args)
-from veca_mm.utils.dist import prepare_cpu_distributed  # noqa: E402
+                               parse_runner_args, runner_config)
+from veca_mm.utils.dist import prepare_cpu_distributed
 
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(
         description='Train a segmentor or detector (mmseg/mmdet config)')
     parser.add_argument('config', help='train config file path')
-    parser.add_argument(
-        '--work-dir',
-        help='the dir to save logs and models '
-        '(default: ./work_dirs/<config name>)')
     parser.add_argument(
         '--resume',
         nargs='?',
@@ -57,7 +47,7 @@ def parse_args(argv=None):
         action='store_true',
         help='scale the learning rate by the real batch size '
         '(needs `auto_scale_lr` in the config)')
-    add_runner_args(parser)
+    add_runner_args(parser, 'the dir to save logs and models')
     return parse_runner_args(parser, argv)
 
 
@@ -94,7 +84,7 @@ def enable_amp(cfg):
 
 def build_cfg(args):
     """The config, with every command-line option applied."""
-    cfg = load_config(args)
+    cfg = runner_config(args)
     if args.amp:
         enable_amp(cfg)
 

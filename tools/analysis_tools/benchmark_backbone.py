@@ -9,6 +9,8 @@ actually use: timm's dense ViT/16 and a ViTDet-style windowed ViT.
     python tools/analysis_tools/benchmark_backbone.py --with-4096
     python tools/analysis_tools/benchmark_backbone.py --device cuda \\
         --dtype fp32 bf16 fp16 --batch-size 1 8 --sizes 512 1024 2048
+    python tools/analysis_tools/benchmark_backbone.py --models veca \\
+        --compile --dtype fp32 bf16 --rel-error --sizes 512 1024
 
 Models (``--models``):
 
@@ -41,6 +43,10 @@ random input; one untimed forward for **memory** (CPU: the peak resident set
 during it above the resident set before it, Linux ``VmHWM`` reset through
 ``/proc/self/clear_refs``; CUDA: ``max_memory_allocated`` above the
 allocation before it); ``--warmup`` more, then ``--repeats`` timed ones.
+The memory step's wall time is the "first call" column: a ``--compile`` row
+pays its compilation there. ``--rel-error`` adds, for each low-precision
+row, the relative L2 error of the last output against the same model in
+fp32.
 ``--train`` times forward + backward (a mean over the outputs as the loss)
 in train mode instead of an inference forward. Non-fp32 dtypes run under
 ``torch.autocast``.
@@ -65,34 +71,25 @@ released package is not available here) times a third VECA implementation,
 ``CALLABLE(model_family=<arch>, **<--released-kwargs>)``, with VECA's FLOPs.
 """
 import argparse
-import contextlib
 import gc
 import importlib
 import json
 import math
 import os
 import os.path as osp
-import platform
-import resource
 import signal
 import statistics
-import subprocess
 import sys
-import tempfile
-import threading
 import time
 
-HERE = osp.dirname(osp.abspath(__file__))
-sys.path.insert(0, osp.abspath(osp.join(HERE, '..', '..')))
-sys.path.insert(0, HERE)
+from veca_mm.utils.bench import (DTYPES, autocast, cpu_report, gib, is_oom,
+                                 measure_peak_rss, peak_rss_bytes,
+                                 print_result, spawn_case, status_text)
+from veca_mm.utils.cli import parse_size
 
-from get_flops import parse_size  # noqa: E402
-
-RESULT_TAG = '@@BENCH_RESULT '
 ANCHORS = ('vit', 'vitdet')
 MODEL_ORDER = ('veca', 'veca-cp', 'veca-compile', 'released', 'vit',
                'vitdet')
-DTYPES = dict(fp32='float32', bf16='bfloat16', fp16='float16')
 # Rows that run VECA's own graph: their FLOPs are VECA's.
 SAME_FLOPS_AS_VECA = ('released', 'veca-compile')
 # The windowed (ViTDet-style) ViT of the same width as each VECA family.
@@ -101,10 +98,6 @@ VECA_TO_VITDET = dict(base='samvit_base_patch16',
 # Above this many patches (2048x2048) the anchors are extrapolated, not run,
 # unless --measure-large-anchors.
 LARGE_PATCHES = 128 * 128
-CPU_FEATURES = ('amx_bf16', 'amx_fp16', 'amx_tile', 'avx512_bf16',
-                'avx512_fp16', 'avx512f', 'avx2')
-OOM_MARKERS = ('out of memory', "can't allocate memory",
-               'cannot allocate memory', 'bad_alloc', 'failed to allocate')
 
 
 # ---------------------------------------------------------------------- #
@@ -131,7 +124,14 @@ def build_model(name: str, args, h: int, w: int):
         m = timm.create_model(args.vitdet, pretrained=False,
                               img_size=(h, w), num_classes=0, neck_chans=0)
         return m, m.forward_features
-    # released (untested): DIR on sys.path, MODULE:CALLABLE(model_family=...)
+    return build_released(args)
+
+
+def build_released(args):
+    """UNTESTED: ``MODULE:CALLABLE(model_family=ARCH, **kwargs)`` of the
+    released package, with ``--released-dir`` (the user's checkout of it,
+    not a tool folder) on ``sys.path``."""
+    import torch
     if args.released_dir:
         sys.path.insert(0, osp.abspath(args.released_dir))
     mod_name, _, attr = args.released_factory.partition(':')
@@ -174,39 +174,6 @@ def count_flops(name: str, args, h: int, w: int) -> int:
 
 # ---------------------------------------------------------------------- #
 # Worker side: one case per process.
-def _proc_status_kib(field: str):
-    try:
-        with open('/proc/self/status') as f:
-            for line in f:
-                if line.startswith(field + ':'):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return None
-
-
-def _reset_peak_rss() -> bool:
-    """Reset the kernel's peak-RSS mark (Linux >= 4.0); False if we can't."""
-    try:
-        with open('/proc/self/clear_refs', 'w') as f:
-            f.write('5')
-        return _proc_status_kib('VmHWM') is not None
-    except OSError:
-        return False
-
-
-def _maxrss_kib() -> int:
-    r = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return r // 1024 if sys.platform == 'darwin' else r  # bytes on macOS
-
-
-def is_oom(exc: BaseException) -> bool:
-    if isinstance(exc, MemoryError):
-        return True
-    return isinstance(exc, RuntimeError) and any(
-        m in str(exc).lower() for m in OOM_MARKERS)
-
-
 def profile_summary(prof, cuda: bool) -> dict:
     """Self time per op class: GEMM, attention, copy/cast, elementwise,
     norm/softmax, other (ms and share of the total)."""
@@ -286,92 +253,116 @@ def summarize_backends(model: str, calls: list) -> dict:
     return {'all': dict(Counter(calls))}
 
 
+def make_step(args, module, fn, x, dtype: str):
+    """One timed step: an inference forward, or with ``--train`` forward +
+    backward (a mean over the outputs as the loss); CUDA is synchronised."""
+    import torch
+    sync = torch.cuda.synchronize if args.device == 'cuda' else (
+        lambda: None)
+    amp = autocast(dtype, args.device)
+    params = [p for p in module.parameters() if p.requires_grad]
+
+    def train_step():
+        with amp:
+            out = fn(x)
+        sum(o.float().mean() for o in _flat(out)).backward()
+        for p in params:
+            p.grad = None
+        sync()
+
+    def infer_step():
+        with torch.inference_mode(), amp:
+            fn(x)
+        sync()
+    return train_step if args.train else infer_step
+
+
+def cuda_peak(step) -> dict:
+    """The step's peak CUDA allocation above the allocation before it."""
+    import torch
+    torch.cuda.synchronize()
+    torch.cuda.reset_peak_memory_stats()
+    base = torch.cuda.memory_allocated()
+    step()
+    return dict(mem_bytes=torch.cuda.max_memory_allocated() - base,
+                mem_peak_total_bytes=torch.cuda.max_memory_allocated(),
+                mem_method='cuda max_memory_allocated - allocated before '
+                'the step')
+
+
+def time_steps(step, warmup: int, repeats: int) -> dict:
+    for _ in range(warmup):
+        step()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - t0)
+    return dict(times_s=times, median_s=statistics.median(times))
+
+
+def rel_error(fn, x, dtype: str, device: str) -> float:
+    """Relative L2 error of the last output under ``dtype`` autocast
+    against the same model in fp32."""
+    import torch
+    with torch.inference_mode():
+        with autocast(dtype, device):
+            low = _flat(fn(x))[-1].float()
+        ref = _flat(fn(x))[-1].float()
+    return float((low - ref).norm() / ref.norm())
+
+
+def profile_step(args, model: str, step, cuda: bool) -> dict:
+    """The SDPA kernels of one extra step and, with ``--profile``, its top
+    ops and op-class shares."""
+    from torch.profiler import ProfilerActivity, profile
+    acts = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA]
+                                     if cuda else [])
+    with profile(activities=acts) as prof:
+        step()
+    res = dict(sdpa_backends=summarize_backends(model, sdpa_backends(prof)))
+    if args.profile:
+        key = 'self_device_time_total' if cuda else 'self_cpu_time_total'
+        res['profile'] = prof.key_averages().table(sort_by=key,
+                                                   row_limit=args.profile)
+        res['profile_classes'] = profile_summary(prof, cuda)
+    return res
+
+
 def run_case(args, case: dict) -> dict:
+    """Worker: build, one untimed step for memory (and the first-call
+    time: a compiled row pays its compilation there), then the timed
+    steps; running out of memory is a result."""
     import torch
     if args.threads:
         torch.set_num_threads(args.threads)
     model, (h, w) = case['model'], case['size']
-    dtype, batch = case['dtype'], case['batch']
     cuda = args.device == 'cuda'
     res = dict(case, device=args.device, threads=torch.get_num_threads(),
                mode='train' if args.train else 'inference')
-    sync = torch.cuda.synchronize if cuda else (lambda: None)
-    amp = (torch.autocast(args.device, dtype=getattr(torch, DTYPES[dtype]))
-           if dtype != 'fp32' else contextlib.nullcontext())
     try:
         torch.manual_seed(0)
         module, fn = build_model(model, args, h, w)
         if hasattr(module, 'init_weights') and model.startswith('veca'):
             module.init_weights()
         module.train(args.train).to(args.device)
-        x = torch.randn(batch, 3, h, w, device=args.device)
-        params = [p for p in module.parameters() if p.requires_grad]
-
-        if args.train:
-            def step():
-                with amp:
-                    out = fn(x)
-                sum(o.float().mean() for o in _flat(out)).backward()
-                for p in params:
-                    p.grad = None
-                sync()
-        else:
-            def step():
-                with torch.inference_mode(), amp:
-                    fn(x)
-                sync()
-
+        x = torch.randn(case['batch'], 3, h, w, device=args.device)
+        step = make_step(args, module, fn, x, case['dtype'])
         gc.collect()
-        if cuda:
-            sync()
-            torch.cuda.reset_peak_memory_stats()
-            base = torch.cuda.memory_allocated()
-            step()
-            res['mem_bytes'] = torch.cuda.max_memory_allocated() - base
-            res['mem_peak_total_bytes'] = torch.cuda.max_memory_allocated()
-            res['mem_method'] = ('cuda max_memory_allocated - allocated '
-                                 'before the step')
-        elif _reset_peak_rss():
-            base = _proc_status_kib('VmRSS')
-            step()
-            res['mem_bytes'] = (_proc_status_kib('VmHWM') - base) * 1024
-            res['mem_peak_total_bytes'] = _proc_status_kib('VmHWM') * 1024
-            res['mem_method'] = 'peak RSS (VmHWM) during the step - RSS before'
-        else:
-            base = _maxrss_kib()
-            step()
-            res['mem_bytes'] = (_maxrss_kib() - base) * 1024
-            res['mem_peak_total_bytes'] = _maxrss_kib() * 1024
-            res['mem_method'] = 'ru_maxrss growth over the step (lower bound)'
-        for _ in range(args.warmup):
-            step()
-        times = []
-        for _ in range(args.repeats):
-            t0 = time.perf_counter()
-            step()
-            times.append(time.perf_counter() - t0)
-        res.update(status='ok', times_s=times,
-                   median_s=statistics.median(times),
+        t0 = time.perf_counter()
+        res.update(cuda_peak(step) if cuda else measure_peak_rss(step))
+        res['first_s'] = time.perf_counter() - t0
+        res.update(time_steps(step, args.warmup, args.repeats), status='ok',
                    params=sum(p.numel() for p in module.parameters()))
-
+        if args.rel_error and case['dtype'] != 'fp32':
+            res['rel_error'] = rel_error(fn, x, case['dtype'], args.device)
         if args.profile or cuda or args.sdpa_report:
-            from torch.profiler import ProfilerActivity, profile
-            acts = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA]
-                                             if cuda else [])
-            with profile(activities=acts) as prof:
-                step()
-            res['sdpa_backends'] = summarize_backends(model,
-                                                      sdpa_backends(prof))
-            if args.profile:
-                key = 'self_device_time_total' if cuda else 'self_cpu_time_total'
-                res['profile'] = prof.key_averages().table(
-                    sort_by=key, row_limit=args.profile)
-                res['profile_classes'] = profile_summary(prof, cuda)
+            res.update(profile_step(args, model, step, cuda))
     except BaseException as exc:  # noqa: B902 - classify, then report
         if not is_oom(exc):
             raise
-        peak = (torch.cuda.max_memory_allocated() if cuda else
-                (_proc_status_kib('VmHWM') or _maxrss_kib()) * 1024)
+        peak = torch.cuda.max_memory_allocated() if cuda else \
+            peak_rss_bytes()
         res.update(status='oom', error=str(exc).strip().splitlines()[0][:300],
                    peak_bytes=peak)
     return res
@@ -379,120 +370,6 @@ def run_case(args, case: dict) -> dict:
 
 # ---------------------------------------------------------------------- #
 # Driver side.
-def cpu_report() -> dict:
-    """What the CPU and this torch build offer for low precision."""
-    import torch
-    flags = set()
-    try:
-        with open('/proc/cpuinfo') as f:
-            for line in f:
-                if line.startswith('flags'):
-                    flags = set(line.split(':', 1)[1].split())
-                    break
-    except OSError:
-        pass
-    name = platform.processor() or platform.machine()
-    try:
-        with open('/proc/cpuinfo') as f:
-            for line in f:
-                if line.startswith('model name'):
-                    name = line.split(':', 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    return dict(cpu=name, features=[f for f in CPU_FEATURES if f in flags],
-                missing=[f for f in CPU_FEATURES if f not in flags],
-                torch_cpu_capability=torch.backends.cpu.get_cpu_capability(),
-                mkldnn=torch.backends.mkldnn.is_available(),
-                cores=os.cpu_count())
-
-
-def spawn_case(script: str, argv, case: dict, mem_limit_gb: float = 0.,
-               case_timeout: float = None, cuda: bool = False) -> dict:
-    """Run ``script ARGV --_case CASE`` in a fresh process under RLIMIT_AS
-    (CPU) and read back the result line it prints; an OOM or a timeout is a
-    result, any other failure a ``status='error'`` row."""
-    cmd = [sys.executable, osp.abspath(script), *argv, '--_case',
-           json.dumps(case)]
-    limit = int(mem_limit_gb * 2**30) if mem_limit_gb else 0
-
-    def preexec():
-        os.setsid()  # its own process group: a timeout kills all of it
-        if limit and not cuda:
-            resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-
-    with tempfile.TemporaryFile('w+') as out, \
-            tempfile.TemporaryFile('w+') as err:
-        t0 = time.perf_counter()
-        proc = subprocess.Popen(cmd, stdout=out, stderr=err, text=True,
-                                preexec_fn=preexec)
-        timed_out = []
-
-        def kill():
-            timed_out.append(True)
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-        timer = (threading.Timer(case_timeout, kill)
-                 if case_timeout else None)
-        if timer:
-            timer.start()
-        # wait4: this child's own peak RSS, even when it was killed
-        try:
-            _, status, usage = os.wait4(proc.pid, 0)
-        except BaseException:  # the driver is stopped: stop the case too
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            raise
-        if timer:
-            timer.cancel()
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        wall = time.perf_counter() - t0
-        out.seek(0)
-        err.seek(0)
-        stdout, stderr = out.read(), err.read()
-    child_peak = usage.ru_maxrss * 1024
-    for line in stdout.splitlines():
-        if line.startswith(RESULT_TAG):
-            res = json.loads(line[len(RESULT_TAG):])
-            if res['status'] == 'oom' and not cuda and limit:
-                res['limit_bytes'] = limit
-            return res
-    res = dict(case, peak_bytes=child_peak, wall_s=wall)
-    if timed_out:
-        res.update(status='timeout',
-                   error=f'timed out: stopped after {case_timeout:g} s')
-    elif proc.returncode == -signal.SIGKILL:
-        res.update(status='oom', error='killed by SIGKILL (the system OOM '
-                   'killer?)')
-    else:
-        tail = '\n'.join(stderr.strip().splitlines()[-8:])
-        res.update(status='error', error=tail or f'exit {proc.returncode}')
-        if any(m in stderr.lower() for m in OOM_MARKERS):
-            res['status'] = 'oom'
-    if res['status'] == 'oom' and limit and not cuda:
-        res['limit_bytes'] = limit
-    return res
-
-
-def gib(b) -> str:
-    return f'{b / 2**30:.1f} GiB'
-
-
-def status_text(r: dict) -> str:
-    if r['status'] == 'oom':
-        if not r.get('limit_bytes'):  # CUDA, or no RLIMIT_AS
-            return f'out of memory at {gib(r.get("peak_bytes", 0))}'
-        peak = (f'; peak RSS {gib(r["peak_bytes"])}'
-                if r.get('peak_bytes') else '')
-        return (f'out of memory at {gib(r["limit_bytes"])} (address-space '
-                f'limit{peak})')
-    if r['status'] == 'skipped':
-        return r['reason']
-    if r['status'] == 'timeout':
-        return r['error']
-    return 'error'
-
-
 def aggregate(runs: list) -> list:
     """One row per (model, size, dtype, batch): the median over rounds of
     each round's median; OOM/timeout/error if any round had one."""
@@ -560,6 +437,31 @@ def model_label(args, model: str) -> str:
                    'vitdet': f'{args.vitdet} (windowed)'})[model]
 
 
+def anchor_cells(r: dict, ar: dict, fl, afl) -> list:
+    """speedup vs the anchor row ``ar``, FLOP ratio anchor/model, and their
+    quotient, for the measured row ``r``."""
+    if ar is None or ar['status'] != 'ok':
+        sp = '-'
+        if ar is not None and afl and fl:
+            sp = '- (anchor ' + ('OOM' if ar['status'] == 'oom' else
+                                 ar['status']) + ')'
+        return [sp, f'{afl / fl:.2f}' if afl and fl else '-', '-']
+    speed = ar['median_s'] / r['median_s']
+    rm, am = r.get('round_medians_s'), ar.get('round_medians_s')
+    if rm and am and len(rm) == len(am) > 1:
+        # paired in time: the median of the per-round speedups
+        per = [x / y for x, y in zip(am, rm)]
+        speed = statistics.median(per)
+        sp = f'{speed:.2f} ({min(per):.2f}-{max(per):.2f})'
+    else:
+        sp = f'{speed:.2f}'
+    if r.get('bf16_slower') or ar.get('bf16_slower'):
+        sp += ' (no claim: low precision slower than fp32)'
+    ratio = afl / fl if afl and fl else None
+    return [sp, f'{ratio:.2f}' if ratio else '-',
+            f'{speed / ratio:.2f}' if ratio else '-']
+
+
 def markdown(args, rows: list, flops: dict, dtype: str, batch: int) -> str:
     anchors = [a for a in ANCHORS if a in args.models]
     short = dict(vit='dense', vitdet='windowed')
@@ -567,55 +469,35 @@ def markdown(args, rows: list, flops: dict, dtype: str, batch: int) -> str:
     for a in anchors:
         head += (f' speedup vs {short[a]} | FLOP ratio {short[a]}/model | '
                  'speedup / FLOP ratio |')
-    head += ' peak mem (MiB) |'
+    head += ' peak mem (MiB) | first call (s) |'
+    if args.rel_error:
+        head += ' rel. error vs fp32 |'
     lines = [head, '|' + '---|' * 3 + '---:|' * (head.count('|') - 4)]
     sel = [r for r in rows if r['dtype'] == dtype and r['batch'] == batch]
-    sizes = sorted({tuple(r['size']) for r in sel},
-                   key=lambda s: (s[0] * s[1], s))
-    for size in sizes:
+    for size in sorted({tuple(r['size']) for r in sel},
+                       key=lambda s: (s[0] * s[1], s)):
         by = {r['model']: r for r in sel if tuple(r['size']) == size}
         n = -(-size[0] // 16) * -(-size[1] // 16)
-        for model in MODEL_ORDER:
-            if model not in by:
-                continue
+        for model in (m for m in MODEL_ORDER if m in by):
             r = by[model]
             fl = flops.get(('veca' if model in SAME_FLOPS_AS_VECA else model,
                             size))
+            gfl = f'{fl / 1e9:,.1f}' if fl else ''
             cells = [f'{size[0]}x{size[1]}', str(n), model_label(args, model)]
             if r['status'] != 'ok':
-                cells += [status_text(r), '', f'{fl / 1e9:,.1f}' if fl else '']
-                cells += [''] * (3 * len(anchors) + 1)
+                cells += [status_text(r), '', gfl]
+                cells += [''] * (3 * len(anchors) + 2 + bool(args.rel_error))
                 lines.append('| ' + ' | '.join(cells) + ' |')
                 continue
-            t = r['median_s']
-            cells += [f'{t * 1e3:,.1f}', f'{batch / t:.2f}',
-                      f'{fl / 1e9:,.1f}' if fl else '']
+            cells += [f'{r["median_s"] * 1e3:,.1f}',
+                      f'{batch / r["median_s"]:.2f}', gfl]
             for a in anchors:
-                ar = by.get(a)
-                afl = flops.get((a, size))
-                if ar is None or ar['status'] != 'ok':
-                    sp = '-'
-                    if ar is not None and afl and fl:
-                        sp = '- (anchor ' + ('OOM' if ar['status'] == 'oom'
-                                             else ar['status']) + ')'
-                    cells += [sp, f'{afl / fl:.2f}' if afl and fl else '-',
-                              '-']
-                    continue
-                speed = ar['median_s'] / t
-                rm, am = r.get('round_medians_s'), ar.get('round_medians_s')
-                if rm and am and len(rm) == len(am) > 1:
-                    # paired in time: the median of the per-round speedups
-                    per = [x / y for x, y in zip(am, rm)]
-                    speed = statistics.median(per)
-                    sp = f'{speed:.2f} ({min(per):.2f}-{max(per):.2f})'
-                else:
-                    sp = f'{speed:.2f}'
-                if r.get('bf16_slower') or ar.get('bf16_slower'):
-                    sp += ' (no claim: low precision slower than fp32)'
-                ratio = afl / fl if afl and fl else None
-                cells += [sp, f'{ratio:.2f}' if ratio else '-',
-                          f'{speed / ratio:.2f}' if ratio else '-']
-            cells.append(f'{r["mem_bytes"] / 2**20:,.0f}')
+                cells += anchor_cells(r, by.get(a), fl, flops.get((a, size)))
+            cells += [f'{r["mem_bytes"] / 2**20:,.0f}',
+                      f'{r["first_s"]:.1f}' if 'first_s' in r else '-']
+            if args.rel_error:
+                cells.append(f'{r["rel_error"]:.1e}' if 'rel_error' in r
+                             else '-')
             lines.append('| ' + ' | '.join(cells) + ' |')
     return '\n'.join(lines)
 
@@ -661,12 +543,9 @@ def low_precision_check(args, rows: list) -> list:
     return ['\n'.join(lines)] + notes
 
 
-def parse_args(argv=None):
+def add_model_args(p: argparse.ArgumentParser) -> None:
     from veca_mm.models.backbones.veca import ARCH_SETTINGS
-    from veca_mm.utils.flops import VECA_TO_VIT, VIT_ARCHS
-    p = argparse.ArgumentParser(
-        description='Time and peak memory of VECA vs a dense and a windowed '
-        'ViT (see the module docstring for what is measured).')
+    from veca_mm.utils.flops import VIT_ARCHS
     p.add_argument('--arch', default='base', choices=sorted(ARCH_SETTINGS))
     p.add_argument('--budget', type=int, default=64,
                    help='core budget C (a multiple of --core-chunk)')
@@ -682,6 +561,22 @@ def parse_args(argv=None):
                    choices=['veca', 'vit', 'vitdet'],
                    help='default: veca, vit and (where --arch has one) '
                    'vitdet; --train adds veca-cp')
+    p.add_argument('--compile', nargs='?', const='inductor', default=None,
+                   metavar='BACKEND',
+                   help='add VECA under torch.compile (default backend '
+                   'inductor) as a row; the untimed first step pays the '
+                   'compilation (the "first call" column)')
+    p.add_argument('--released-factory', default=None,
+                   metavar='MODULE:CALLABLE',
+                   help='UNTESTED: time the released model too; called as '
+                   'CALLABLE(model_family=ARCH, **released_kwargs)')
+    p.add_argument('--released-dir', default=None,
+                   help='directory added to sys.path for --released-factory')
+    p.add_argument('--released-kwargs', default=None, metavar='JSON',
+                   help='extra keyword arguments for the factory, as JSON')
+
+
+def add_case_args(p: argparse.ArgumentParser) -> None:
     p.add_argument('--sizes', type=parse_size, nargs='+',
                    default=[(512, 512), (1024, 1024)],
                    help='input sizes, N or HxW (e.g. 1024x2048)')
@@ -699,11 +594,10 @@ def parse_args(argv=None):
     p.add_argument('--batch-size', type=int, nargs='+', default=[1])
     p.add_argument('--train', action='store_true',
                    help='time forward + backward in train mode')
-    p.add_argument('--compile', nargs='?', const='inductor', default=None,
-                   metavar='BACKEND',
-                   help='add VECA under torch.compile (default backend '
-                   'inductor) as a row; the untimed first step pays the '
-                   'compilation')
+    p.add_argument('--device', default='cpu', choices=['cpu', 'cuda'])
+
+
+def add_run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument('--rounds', type=int, default=1,
                    help='interleaved repetitions of the whole case list; '
                    'the table shows the median over rounds')
@@ -712,21 +606,20 @@ def parse_args(argv=None):
     p.add_argument('--warmup', type=int, default=1,
                    help='untimed steps after the (untimed) memory one')
     p.add_argument('--threads', type=int, default=None,
-                   help='torch.set_num_threads in every case')
-    p.add_argument('--device', default='cpu', choices=['cpu', 'cuda'])
+                   help='torch.set_num_threads in every case (on a shared '
+                   'machine use 1: OpenMP spin-waits under load)')
     p.add_argument('--mem-limit-gb', type=float, default=12.,
                    help='RLIMIT_AS of every CPU case process (0: none)')
     p.add_argument('--case-timeout', type=float, default=None,
                    help='seconds after which a case is stopped and reported '
                    'as timed out')
-    p.add_argument('--released-factory', default=None,
-                   metavar='MODULE:CALLABLE',
-                   help='UNTESTED: time the released model too; called as '
-                   'CALLABLE(model_family=ARCH, **released_kwargs)')
-    p.add_argument('--released-dir', default=None,
-                   help='directory added to sys.path for --released-factory')
-    p.add_argument('--released-kwargs', default=None, metavar='JSON',
-                   help='extra keyword arguments for the factory, as JSON')
+    p.add_argument('--_case', default=None, help=argparse.SUPPRESS)
+
+
+def add_report_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument('--rel-error', action='store_true',
+                   help='low-precision rows: also the relative L2 error of '
+                   'the last output against fp32 (one more forward)')
     p.add_argument('--profile', type=int, default=0, metavar='ROWS',
                    help='also profile one extra step per case: the top ROWS '
                    'ops (self time) and the share of each op class')
@@ -740,12 +633,14 @@ def parse_args(argv=None):
                    help='run nothing: print the tables of the runs saved in '
                    'an --out file or OUT.partial (give the same model/size/'
                    'dtype options as the run)')
-    p.add_argument('--_case', default=None, help=argparse.SUPPRESS)
-    args = p.parse_args(argv)
-    # The model's own check of the budget (multiple of its core_chunk, at
-    # most its bank), on the meta device: no weights are made.
+
+
+def check_args(p: argparse.ArgumentParser, args) -> None:
+    """Refuse what cannot run, before any case process starts."""
     import torch
     from veca_mm.models.backbones.veca import VECA
+    # The model's own check of the budget (multiple of its core_chunk, at
+    # most its bank), on the meta device: no weights are made.
     try:
         with torch.device('meta'):
             VECA(arch=args.arch, core_chunk=args.core_chunk,
@@ -759,6 +654,20 @@ def parse_args(argv=None):
         p.error('--repeats and --rounds must be >= 1 and --warmup >= 0')
     if min(args.batch_size) < 1:
         p.error('--batch-size must be >= 1')
+    if args.rel_error and args.train:
+        p.error('--rel-error compares inference outputs: drop --train')
+    if args.device == 'cuda' and not args._case and \
+            not torch.cuda.is_available():
+        p.exit(2, '--device cuda: this torch build sees no CUDA device '
+               f'(torch {torch.__version__}, torch.version.cuda='
+               f'{torch.version.cuda}); run on a machine with a GPU or '
+               'drop --device cuda.\n')
+
+
+def expand_models(p: argparse.ArgumentParser, args) -> None:
+    """The rows to run: anchors of --arch's width, with_cp / compiled /
+    released rows, and the --with-2048/4096 sizes."""
+    from veca_mm.utils.flops import VECA_TO_VIT
     args.vit = args.vit or VECA_TO_VIT[args.arch]
     args.vitdet = args.vitdet or VECA_TO_VITDET.get(args.arch)
     if args.models is None:
@@ -778,23 +687,24 @@ def parse_args(argv=None):
     for flag, s in (('with_2048', 2048), ('with_4096', 4096)):
         if getattr(args, flag) and (s, s) not in args.sizes:
             args.sizes.append((s, s))
-    if args.device == 'cuda' and not args._case:
-        if not torch.cuda.is_available():
-            p.exit(2, '--device cuda: this torch build sees no CUDA device '
-                   f'(torch {torch.__version__}, torch.version.cuda='
-                   f'{torch.version.cuda}); run on a machine with a GPU or '
-                   'drop --device cuda.\n')
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(
+        description='Time and peak memory of VECA vs a dense and a windowed '
+        'ViT (see the module docstring for what is measured).')
+    for add in (add_model_args, add_case_args, add_run_args,
+                add_report_args):
+        add(p)
+    args = p.parse_args(argv)
+    check_args(p, args)
+    expand_models(p, args)
     return args
 
 
-def main(argv=None):
-    argv = list(sys.argv[1:] if argv is None else argv)
-    args = parse_args(argv)
-    if args._case:  # worker
-        res = run_case(args, json.loads(args._case))
-        print(RESULT_TAG + json.dumps(res), flush=True)
-        return 0
-    import torch
+def case_list(args):
+    """(cases to run, anchor cases skipped as too large): every model x
+    size x dtype x batch, the whole list once per round."""
     cases, skipped = [], []
     for r in range(args.rounds):
         for (h, w) in args.sizes:
@@ -809,17 +719,24 @@ def main(argv=None):
                                 skipped.append(case)
                             continue
                         cases.append(case)
+    return cases, skipped
+
+
+def all_flops(args) -> dict:
+    """FLOPs of every (model, size); rows on VECA's graph share VECA's."""
     flops = {}
     for model in args.models:
         for (h, w) in args.sizes:
             name = 'veca' if model in SAME_FLOPS_AS_VECA else model
             if (name, (h, w)) not in flops:
                 flops[(name, (h, w))] = count_flops(name, args, h, w)
-    load0 = os.getloadavg()
+    return flops
+
+
+def run_cases(args, argv, cases: list) -> list:
+    """Each case in its own process; progress on stderr, and the runs so
+    far saved as OUT.partial after every case."""
     runs = []
-    if args.report:  # only re-render the tables of an earlier (partial) run
-        with open(args.report) as f:
-            runs, cases = json.load(f)['runs'], []
     # SIGTERM (e.g. kill) stops the running case too, see spawn_case
     signal.signal(signal.SIGTERM, lambda *a: sys.exit(143))
     for i, case in enumerate(cases):
@@ -842,25 +759,26 @@ def main(argv=None):
                   f'{r["profile"]}\nop classes (self time): ' + ', '.join(
                       f'{k} {v["share"]:.0%}'
                       for k, v in r['profile_classes'].items()))
-    load1 = os.getloadavg()
-    rows = aggregate(runs)
-    rows += [extrapolate(rows, flops, c) for c in skipped]
-    notes = low_precision_check(args, rows)
+    return runs
 
-    dev = (torch.cuda.get_device_name() if args.device == 'cuda' else
-           cpu_report()['cpu'])
-    cpu = cpu_report()
+
+def print_header(args, rows, dev, cpu, loads) -> None:
+    import torch
     if args.report:
         print(f'\n# re-rendered from {args.report}')
-    print(f'\n# {args.device} ({dev}), {"train: forward + backward" if args.train else "inference forward"}, '
+    mode = 'train: forward + backward' if args.train else 'inference forward'
+    print(f'\n# {args.device} ({dev}), {mode}, '
           f'threads {rows[0].get("threads", "?") if rows else "?"}, torch '
           f'{torch.__version__}; per case: median of {args.repeats} after '
           f'{args.warmup + 1} warm-up; {args.rounds} interleaved round(s), '
           f'median over rounds (per-round range in brackets); load avg '
-          f'{load0[0]:.2f} -> {load1[0]:.2f}')
+          f'{loads[0][0]:.2f} -> {loads[1][0]:.2f}')
     print(f'# CPU features: {" ".join(cpu["features"]) or "none"} '
           f'(not found: {" ".join(cpu["missing"]) or "-"}); torch CPU '
           f'capability {cpu["torch_cpu_capability"]}')
+
+
+def print_tables(args, rows, flops, notes) -> None:
     for dtype in args.dtype:
         for batch in args.batch_size:
             print(f'\n## {dtype}{" (autocast)" if dtype != "fp32" else ""}, '
@@ -881,16 +799,48 @@ def main(argv=None):
         print(f'\npeak mem = {ok[0]["mem_method"]}. FLOPs: FlopCounterMode '
               'on meta copies (matmul, conv, attention). speedup = anchor '
               'time / model time (with rounds: the median of the per-round '
-              'speedups, their range in brackets).')
+              'speedups, their range in brackets). first call = the untimed '
+              'memory step (a compiled row compiles there).')
+
+
+def save(args, path, rows, runs, flops, dev, cpu, loads) -> None:
+    import torch
+    meta = {k: v for k, v in vars(args).items() if k != '_case'}
+    with open(path, 'w') as f:
+        json.dump(dict(args=meta, torch=torch.__version__, device=dev,
+                       cpu=cpu, loadavg=list(loads),
+                       flops={f'{m} {s[0]}x{s[1]}': v
+                              for (m, s), v in flops.items()},
+                       results=rows, runs=runs), f, indent=1)
+    print(f'saved {path}')
+
+
+def main(argv=None):
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = parse_args(argv)
+    if args._case:  # worker
+        print_result(run_case(args, json.loads(args._case)))
+        return 0
+    import torch
+    cases, skipped = case_list(args)
+    flops = all_flops(args)
+    load0 = os.getloadavg()
+    runs = []
+    if args.report:  # only re-render the tables of an earlier (partial) run
+        with open(args.report) as f:
+            runs, cases = json.load(f)['runs'], []
+    runs += run_cases(args, argv, cases)
+    loads = (load0, os.getloadavg())
+    rows = aggregate(runs)
+    rows += [extrapolate(rows, flops, c) for c in skipped]
+    notes = low_precision_check(args, rows)
+    cpu = cpu_report()
+    dev = torch.cuda.get_device_name() if args.device == 'cuda' else \
+        cpu['cpu']
+    print_header(args, rows, dev, cpu, loads)
+    print_tables(args, rows, flops, notes)
     if args.out:
-        meta = {k: v for k, v in vars(args).items() if k != '_case'}
-        with open(args.out, 'w') as f:
-            json.dump(dict(args=meta, torch=torch.__version__, device=dev,
-                           cpu=cpu, loadavg=[load0, load1],
-                           flops={f'{m} {s[0]}x{s[1]}': v
-                                  for (m, s), v in flops.items()},
-                           results=rows, runs=runs), f, indent=1)
-        print(f'saved {args.out}')
+        save(args, args.out, rows, runs, flops, dev, cpu, loads)
     failed = [r for r in runs if r['status'] == 'error']
     if failed:
         print(f'{len(failed)} case(s) FAILED (not out of memory): ' + ', '.join(

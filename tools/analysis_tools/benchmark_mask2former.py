@@ -18,19 +18,17 @@ whenever the tensors are not on a CUDA/MLU device), ``msda`` the whole
 on a machine shared with other jobs the wall time mostly measures the
 others. Prints a
 markdown table and which MSDA implementation ran. The model runs in a child
-process with an address-space limit, so a too-large size fails with a
-MemoryError instead of the system's OOM killer.
+process with an address-space limit (``veca_mm.utils.bench.spawn_case``),
+so a too-large size is reported as out of memory instead of meeting the
+system's OOM killer.
 """
 import argparse
-import json
 import os.path as osp
-import resource
 import statistics
-import subprocess
 import sys
 import time
 
-ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+from veca_mm.utils import bench
 
 
 def parse_args(argv=None):
@@ -49,7 +47,7 @@ def parse_args(argv=None):
                    '(time.process_time), robust to other load on a shared '
                    'machine; use it with --threads 1 (idle OpenMP threads '
                    'spin and would count)')
-    p.add_argument('--child', action='store_true', help=argparse.SUPPRESS)
+    p.add_argument('--_case', default=None, help=argparse.SUPPRESS)
     return p.parse_args(argv)
 
 
@@ -84,29 +82,12 @@ class Timer:
         return timed
 
 
-def child(args):
-    limit = int(args.mem_limit_gb * 2**30)
-    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-    sys.path.insert(0, ROOT)
-    import torch
-    from mmengine.config import Config
-    from mmengine.registry import init_default_scope
-
+def instrument(model, clock):
+    """A ``Timer`` on the model's parts: backbone, neck, pixel decoder
+    (and its MSDA modules and kernels), query decoder."""
     import mmcv.ops.multi_scale_deform_attn as msda_mod
-    import veca_mm  # noqa: F401
     from mmcv.ops import MultiScaleDeformableAttention
-
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    cfg = Config.fromfile(args.config)
-    cfg.model.backbone.init_cfg = None
-    scope = cfg.get('default_scope', 'mmseg')
-    init_default_scope(scope)
-    registry = __import__(f'{scope}.registry', fromlist=['MODELS']).MODELS
-    model = registry.build(cfg.model).eval()
     head = getattr(model, 'decode_head', None) or model.panoptic_head
-
-    clock = time.process_time if args.clock == 'cpu' else time.perf_counter
     timer = Timer(clock)
     timer.attach('backbone', model.backbone)
     timer.attach('neck', model.neck)
@@ -124,8 +105,12 @@ def child(args):
         'msda core', msda_mod.multi_scale_deformable_attn_pytorch)
     msda_mod.MultiScaleDeformableAttnFunction.apply = timer.wrap(
         'msda compiled op', msda_mod.MultiScaleDeformableAttnFunction.apply)
+    return timer
 
-    h, w = args.size
+
+def random_batch(scope, h, w):
+    """One random uint8 image as the framework's ``test_step`` input."""
+    import torch
     g = torch.Generator().manual_seed(0)
     img = torch.randint(0, 256, (3, h, w), generator=g, dtype=torch.uint8)
     meta = dict(img_shape=(h, w), ori_shape=(h, w), pad_shape=(h, w),
@@ -134,49 +119,72 @@ def child(args):
         from mmdet.structures import DetDataSample as Sample
     else:
         from mmseg.structures import SegDataSample as Sample
-    data = dict(inputs=[img], data_samples=[Sample(metainfo=meta)])
+    return dict(inputs=[img], data_samples=[Sample(metainfo=meta)])
 
+
+def time_parts(model, timer, data, repeats, clock) -> dict:
+    """Median seconds of each part over ``repeats`` after one warm-up."""
+    import torch
+    runs = []
+    with torch.inference_mode():
+        for i in range(repeats + 1):
+            timer.total.clear()
+            t0 = clock()
+            model.test_step(data)
+            total = clock() - t0
+            if i:  # the first run warms up
+                runs.append(dict(timer.total, whole=total))
+    keys = ['whole', 'backbone', 'neck', 'pixel decoder', 'msda',
+            'msda core', 'msda compiled op', 'query decoder']
+    med = {k: statistics.median(r.get(k, 0.0) for r in runs) for k in keys}
+    med['rest (post-processing)'] = med['whole'] - sum(
+        med[k] for k in ('backbone', 'neck', 'pixel decoder',
+                         'query decoder'))
+    return med
+
+
+def child(args) -> dict:
+    import torch
+
+    from veca_mm.utils.cli import build_model, config_scope, load_config
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    cfg = load_config(args.config, random_init=True)
+    model = build_model(cfg).eval()
+    clock = time.process_time if args.clock == 'cpu' else time.perf_counter
+    timer = instrument(model, clock)
+    data = random_batch(config_scope(cfg), *args.size)
     rows = []
     for budget in args.budgets:
         if budget is not None:
             model.backbone.set_core_budgets(budget)
-        runs = []
-        with torch.inference_mode():
-            for i in range(args.repeats + 1):
-                timer.total.clear()
-                t0 = clock()
-                model.test_step(data)
-                total = clock() - t0
-                if i:  # the first run warms up
-                    runs.append(dict(timer.total, whole=total))
-        keys = ['whole', 'backbone', 'neck', 'pixel decoder', 'msda',
-                'msda core', 'msda compiled op', 'query decoder']
-        med = {k: statistics.median(r.get(k, 0.0) for r in runs)
-               for k in keys}
-        med['rest (post-processing)'] = med['whole'] - sum(
-            med[k] for k in ('backbone', 'neck', 'pixel decoder',
-                             'query decoder'))
         rows.append(dict(budget=budget if budget is not None else
-                         model.backbone.core_budgets, times=med))
-    peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print('JSON' + json.dumps(dict(rows=rows, peak_rss_mib=peak_mib,
-                                   threads=torch.get_num_threads(),
-                                   cuda=torch.cuda.is_available())))
+                         model.backbone.core_budgets,
+                         times=time_parts(model, timer, data, args.repeats,
+                                          clock)))
+    return dict(status='ok', rows=rows,
+                peak_rss_mib=bench.peak_rss_bytes() / 2**20,
+                threads=torch.get_num_threads(),
+                cuda=torch.cuda.is_available())
 
 
 def main(argv=None):
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = parse_args(argv)
-    if args.child:
-        return child(args)
-    cmd = [sys.executable, osp.abspath(__file__), '--child'] + [
-        a for a in (argv if argv is not None else sys.argv[1:])]
-    out = subprocess.run(cmd, capture_output=True, text=True)
-    line = [ln for ln in out.stdout.splitlines() if ln.startswith('JSON')]
-    if out.returncode != 0 or not line:
-        sys.stderr.write(out.stdout[-3000:] + out.stderr[-5000:])
-        raise SystemExit(f'benchmark child failed (rc={out.returncode}); '
-                         'a MemoryError means --mem-limit-gb was too small')
-    res = json.loads(line[0][4:])
+    if args._case:
+        bench.print_result(child(args))
+        return None
+    if any(b is not None for b in args.budgets):
+        from veca_mm.utils.cli import load_config
+        from veca_mm.utils.core_budgets import check_core_budgets
+        check_core_budgets(load_config(args.config), args.budgets,
+                           '--budgets')
+    res = bench.spawn_case(__file__, argv, {}, args.mem_limit_gb)
+    if res['status'] != 'ok':
+        sys.stderr.write(res.get('error', '') + '\n')
+        raise SystemExit(f'benchmark child failed: {bench.status_text(res)}'
+                         '; out of memory means --mem-limit-gb was too '
+                         'small')
     h, w = args.size
     print(f'{osp.basename(args.config)}, {h}x{w}, batch 1, fp32, '
           f'{res["threads"]} threads, {args.clock} clock, median of '

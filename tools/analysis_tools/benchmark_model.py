@@ -26,12 +26,10 @@ import statistics
 import sys
 import time
 
-HERE = osp.dirname(osp.abspath(__file__))
-ROOT = osp.dirname(osp.dirname(HERE))
-sys.path.insert(0, ROOT)
-sys.path.insert(0, HERE)
-
-import benchmark_backbone as bb  # noqa: E402
+from veca_mm.utils import bench
+from veca_mm.utils.cli import (add_cfg_options_argument, build_model,
+                               load_config)
+from veca_mm.utils.core_budgets import check_core_budgets
 
 DEFAULT_ANCHORS = (
     'configs/veca/segformer_vit-b16_8xb2-80k_cityscapes-512x1024.py',
@@ -41,12 +39,9 @@ DEFAULT_ANCHORS = (
 def load_cfg(path: str, options=None, backbone_from: str = None):
     """The subject config, with its backbone replaced by ``backbone_from``'s
     (and no pretrained weights: speed does not depend on them)."""
-    from mmengine.config import Config
-    cfg = Config.fromfile(path)
-    if options:
-        cfg.merge_from_dict(options)
+    cfg = load_config(path, options)
     if backbone_from:
-        cfg.model.backbone = Config.fromfile(backbone_from).model.backbone
+        cfg.model.backbone = load_config(backbone_from).model.backbone
     cfg.model.backbone.init_cfg = None
     if cfg.model.backbone.get('type') == 'TIMMBackbone':
         cfg.model.backbone.pretrained = False
@@ -54,16 +49,7 @@ def load_cfg(path: str, options=None, backbone_from: str = None):
 
 
 def build(cfg, budget=None, meta=False):
-    import torch
-    from mmengine.registry import MODELS, init_default_scope
-
-    import veca_mm  # noqa: F401
-    init_default_scope(cfg.get('default_scope', 'mmseg'))
-    if meta:
-        with torch.device('meta'):
-            model = MODELS.build(cfg.model)
-    else:
-        model = MODELS.build(cfg.model)
+    model = build_model(cfg, meta=meta)
     if budget is not None:
         model.backbone.set_core_budgets(budget)
     return model.eval()
@@ -71,15 +57,11 @@ def build(cfg, budget=None, meta=False):
 
 def run_case(args, case: dict) -> dict:
     """Worker: time one whole model (median of --repeats forwards)."""
-    import contextlib
-
     import torch
     if args.threads:
         torch.set_num_threads(args.threads)
     res = dict(case, threads=torch.get_num_threads())
-    amp = (torch.autocast('cpu', dtype=getattr(torch, bb.DTYPES[
-        case['dtype']])) if case['dtype'] != 'fp32' else
-        contextlib.nullcontext())
+    amp = bench.autocast(case['dtype'])
     try:
         torch.manual_seed(0)
         cfg = load_cfg(args.config, args.cfg_options, case['backbone_from'])
@@ -89,11 +71,8 @@ def run_case(args, case: dict) -> dict:
         def step():
             with torch.inference_mode(), amp:
                 model(x, mode='tensor')
-        bb._reset_peak_rss()
-        base = bb._proc_status_kib('VmRSS') or 0
-        step()  # memory + warm-up
-        res['mem_bytes'] = ((bb._proc_status_kib('VmHWM') or 0) - base) * 1024
-        times = []
+        res['mem_bytes'] = bench.measure_peak_rss(step)['mem_bytes']
+        times = []  # the memory step was the warm-up
         for _ in range(args.repeats):
             t0 = time.perf_counter()
             step()
@@ -101,15 +80,14 @@ def run_case(args, case: dict) -> dict:
         res.update(status='ok', times_s=times,
                    median_s=statistics.median(times))
     except BaseException as exc:  # noqa: B902 - classify, then report
-        if not bb.is_oom(exc):
+        if not bench.is_oom(exc):
             raise
         res.update(status='oom', error=str(exc).splitlines()[0][:300],
-                   peak_bytes=(bb._proc_status_kib('VmHWM') or 0) * 1024)
+                   peak_bytes=bench.peak_rss_bytes())
     return res
 
 
-def main(argv=None):
-    from mmengine.config import DictAction
+def parse_args(argv):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument('config', help='the (VECA) config to time')
     p.add_argument('--anchors', nargs='*', default=list(DEFAULT_ANCHORS),
@@ -119,7 +97,7 @@ def main(argv=None):
     p.add_argument('--size', type=int, nargs=2, default=None,
                    metavar=('H', 'W'), help='default: the test pipeline size')
     p.add_argument('--dtype', nargs='+', default=['fp32'],
-                   choices=sorted(bb.DTYPES))
+                   choices=sorted(bench.DTYPES))
     p.add_argument('--budgets', type=int, nargs='*', default=None,
                    help='VECA core budgets to time (default: the config\'s)')
     p.add_argument('--rounds', type=int, default=1,
@@ -130,72 +108,60 @@ def main(argv=None):
     p.add_argument('--mem-limit-gb', type=float, default=12.,
                    help='RLIMIT_AS of every case process (0: none)')
     p.add_argument('--case-timeout', type=float, default=None)
-    p.add_argument('--cfg-options', nargs='+', action=DictAction)
+    add_cfg_options_argument(p)
     p.add_argument('--out', default=None, help='save the results as JSON')
     p.add_argument('--_case', default=None, help=argparse.SUPPRESS)
-    argv = list(sys.argv[1:] if argv is None else argv)
     args = p.parse_args(argv)
     if args._case:
-        res = run_case(args, json.loads(args._case))
-        print(bb.RESULT_TAG + json.dumps(res), flush=True)
-        return 0
+        return args
     if args.rounds < 1 or args.repeats < 1:
         p.error('--rounds and --repeats must be >= 1')
     for a in [args.config] + args.anchors:
         if not osp.isfile(a):
             p.error(f'config {a} not found')
+    return args
 
+
+def label(c) -> str:
+    """A case's row name: the anchor config, or the subject (and budget)."""
+    if c[1]:
+        return osp.splitext(osp.basename(c[1]))[0]
+    name = osp.splitext(osp.basename(c[0]))[0]
+    return name + (f' (C={c[2]})' if c[2] is not None else '')
+
+
+def whole_model_flops(args, size, models) -> dict:
+    """FlopCounterMode FLOPs of each (config, anchor, budget) on meta."""
     import torch
 
-    from veca_mm.utils.flops import config_test_size, measured_flops
-    cfg = load_cfg(args.config, args.cfg_options)
-    size = tuple(args.size) if args.size else config_test_size(cfg)
-    meta = build(cfg, meta=True)
-    if args.budgets and not hasattr(meta.backbone, 'set_core_budgets'):
-        p.error(f'--budgets: the backbone of {args.config} '
-                f'({cfg.model.backbone.type}) has no core budgets')
-    budgets = args.budgets or [None]
-    for b in budgets:  # the model's own check (multiple of its core_chunk)
-        if b is not None:
-            try:
-                meta.backbone.set_core_budgets(b)
-            except ValueError as e:
-                p.error(f'--budgets {b}: {e}')
-    subjects = [(args.config, None, b) for b in budgets]
-    anchors = [(args.config, a, None) for a in args.anchors]
-
-    def label(c):
-        if c[1]:
-            return osp.splitext(osp.basename(c[1]))[0]
-        name = osp.splitext(osp.basename(c[0]))[0]
-        return name + (f' (C={c[2]})' if c[2] is not None else '')
-
+    from veca_mm.utils.flops import measured_flops
     flops = {}
     meta_x = torch.empty(1, 3, *size, device='meta')
-    for c in subjects + anchors:
+    for c in models:
         m = build(load_cfg(args.config, args.cfg_options, c[1]), c[2],
                   meta=True)
         with torch.no_grad():
             flops[label(c)] = measured_flops(lambda: m(meta_x, mode='tensor'))
-    cases = [dict(backbone_from=c[1], budget=c[2], label=label(c),
-                  size=list(size), dtype=d, round=r)
-             for r in range(args.rounds) for d in args.dtype
-             for c in subjects + anchors]
-    print(f'{args.config}: whole model at {size[0]}x{size[1]}, batch 1, '
-          f'{len(cases)} case processes', flush=True)
-    load0 = os.getloadavg()
+    return flops
+
+
+def run_all(args, argv, cases) -> list:
     runs = []
     for i, case in enumerate(cases):
-        r = bb.spawn_case(__file__, argv, case, args.mem_limit_gb,
-                          args.case_timeout)
+        r = bench.spawn_case(__file__, argv, case, args.mem_limit_gb,
+                             args.case_timeout)
         runs.append(r)
         msg = (f'{r["median_s"]:.2f} s' if r['status'] == 'ok' else
-               bb.status_text(r))
+               bench.status_text(r))
         print(f'  [{i + 1}/{len(cases)}] {case["label"]} {case["dtype"]}: '
               f'{msg}', file=sys.stderr, flush=True)
         if r['status'] == 'error':
             print(r['error'], file=sys.stderr)
-    load1 = os.getloadavg()
+    return runs
+
+
+def median_rows(runs) -> dict:
+    """(label, dtype) -> the median over rounds, or the first failure."""
     groups = {}
     for r in runs:
         groups.setdefault((r['label'], r['dtype']), []).append(r)
@@ -205,34 +171,66 @@ def main(argv=None):
         rows[key] = dict(bad[0]) if bad else dict(
             rs[0], median_s=statistics.median(r['median_s'] for r in rs),
             round_medians_s=[r['median_s'] for r in rs])
-    anchor_labels = [label(c) for c in anchors]
+    return rows
+
+
+def print_table(rows, flops, labels, anchor_labels, dtype) -> None:
+    head = '| model | GFLOPs | time (s) | peak mem (MiB) |' + ''.join(
+        f' speedup vs {a} | FLOP ratio | speedup / FLOP ratio |'
+        for a in anchor_labels)
+    print(head)
+    print('|---|' + '---:|' * (head.count('|') - 2))
+    for name in labels:
+        r, fl = rows[(name, dtype)], flops[name]
+        if r['status'] != 'ok':
+            print(f'| {name} | {fl / 1e9:,.0f} | {bench.status_text(r)} '
+                  '|' + ' |' * (1 + 3 * len(anchor_labels)))
+            continue
+        cells = [name, f'{fl / 1e9:,.0f}', f'{r["median_s"]:.2f}',
+                 f'{r["mem_bytes"] / 2**20:,.0f}']
+        for a in anchor_labels:
+            ar = rows[(a, dtype)]
+            ratio = flops[a] / fl
+            if ar['status'] != 'ok':
+                cells += ['-', f'{ratio:.2f}', '-']
+                continue
+            sp = ar['median_s'] / r['median_s']
+            cells += [f'{sp:.2f}', f'{ratio:.2f}', f'{sp / ratio:.2f}']
+        print('| ' + ' | '.join(cells) + ' |')
+
+
+def main(argv=None):
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = parse_args(argv)
+    if args._case:
+        bench.print_result(run_case(args, json.loads(args._case)))
+        return 0
+    import torch
+
+    from veca_mm.utils.flops import config_test_size
+    cfg = load_cfg(args.config, args.cfg_options)
+    size = tuple(args.size) if args.size else config_test_size(cfg)
+    budgets = check_core_budgets(cfg, args.budgets, '--budgets') \
+        if args.budgets else [None]
+    subjects = [(args.config, None, b) for b in budgets]
+    anchors = [(args.config, a, None) for a in args.anchors]
+    flops = whole_model_flops(args, size, subjects + anchors)
+    cases = [dict(backbone_from=c[1], budget=c[2], label=label(c),
+                  size=list(size), dtype=d, round=r)
+             for r in range(args.rounds) for d in args.dtype
+             for c in subjects + anchors]
+    print(f'{args.config}: whole model at {size[0]}x{size[1]}, batch 1, '
+          f'{len(cases)} case processes', flush=True)
+    load0 = os.getloadavg()
+    runs = run_all(args, argv, cases)
+    load1 = os.getloadavg()
+    rows = median_rows(runs)
     for dtype in args.dtype:
         print(f'\n## {dtype}{" (autocast)" if dtype != "fp32" else ""}, '
               f'{size[0]}x{size[1]}, batch 1, {args.rounds} round(s); load '
               f'avg {load0[0]:.2f} -> {load1[0]:.2f}\n')
-        head = '| model | GFLOPs | time (s) | peak mem (MiB) |' + ''.join(
-            f' speedup vs {a} | FLOP ratio | speedup / FLOP ratio |'
-            for a in anchor_labels)
-        print(head)
-        print('|---|' + '---:|' * (head.count('|') - 2))
-        for c in subjects + anchors:
-            r = rows[(label(c), dtype)]
-            fl = flops[label(c)]
-            if r['status'] != 'ok':
-                print(f'| {label(c)} | {fl / 1e9:,.0f} | {bb.status_text(r)} '
-                      '|' + ' |' * (1 + 3 * len(anchor_labels)))
-                continue
-            cells = [label(c), f'{fl / 1e9:,.0f}', f'{r["median_s"]:.2f}',
-                     f'{r["mem_bytes"] / 2**20:,.0f}']
-            for a in anchor_labels:
-                ar = rows[(a, dtype)]
-                ratio = flops[a] / fl
-                if ar['status'] != 'ok':
-                    cells += ['-', f'{ratio:.2f}', '-']
-                    continue
-                sp = ar['median_s'] / r['median_s']
-                cells += [f'{sp:.2f}', f'{ratio:.2f}', f'{sp / ratio:.2f}']
-            print('| ' + ' | '.join(cells) + ' |')
+        print_table(rows, flops, [label(c) for c in subjects + anchors],
+                    [label(c) for c in anchors], dtype)
     if args.out:
         with open(args.out, 'w') as f:
             json.dump(dict(config=args.config, size=size, flops=flops,

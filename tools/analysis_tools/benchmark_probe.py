@@ -18,21 +18,17 @@ e.g. VECA-B at 512 on the mini ADE20K (no weights needed):
         train_dataloader.persistent_workers=False
 """
 import argparse
-import os.path as osp
 import statistics
-import sys
 import tempfile
 import time
 
-ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-sys.path.insert(0, ROOT)
+import torch
+from mmengine.registry import init_default_scope
+from mmengine.runner import Runner
 
-import torch  # noqa: E402
-from mmengine.config import Config, DictAction  # noqa: E402
-from mmengine.registry import init_default_scope  # noqa: E402
-from mmengine.runner import Runner  # noqa: E402
-
-import veca_mm  # noqa: E402,F401
+import veca_mm  # noqa: F401  (registers the VECA modules)
+from veca_mm.utils.cli import add_cfg_options_argument, config_scope, \
+    load_config
 
 
 def parse_args(argv=None):
@@ -40,7 +36,7 @@ def parse_args(argv=None):
     p.add_argument('config')
     p.add_argument('--iters', type=int, default=5)
     p.add_argument('--warmup', type=int, default=1)
-    p.add_argument('--cfg-options', nargs='+', action=DictAction)
+    add_cfg_options_argument(p)
     return p.parse_args(argv)
 
 
@@ -70,10 +66,8 @@ def time_mode(cfg, frozen, iters, warmup):
 
 def main(argv=None):
     args = parse_args(argv)
-    cfg = Config.fromfile(args.config)
-    if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
-    init_default_scope(cfg.get('default_scope', 'mmseg'))
+    cfg = load_config(args.config, args.cfg_options)
+    init_default_scope(config_scope(cfg))
     rows = []
     for name, frozen in (('linear probe (frozen)', True),
                          ('full fine-tune', False)):

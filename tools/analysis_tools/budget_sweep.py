@@ -20,25 +20,14 @@ fraction of the full-bank value, inverted for lower-is-better metrics):
 import argparse
 import csv
 import json
-import numbers
 import os
 import os.path as osp
-import statistics
-import sys
-import time
 
-ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-sys.path.insert(0, ROOT)
-
-import torch  # noqa: E402
-from mmengine.config import Config, DictAction  # noqa: E402
-from mmengine.runner import Runner  # noqa: E402
-
-import veca_mm  # noqa: E402,F401
-
-# panoptic PQ before COCO mAP: Mask2Former panoptic configs report both
-PRIMARY = ('mIoU', 'rmse', 'coco_panoptic/PQ', 'coco/segm_mAP',
-           'coco/bbox_mAP', 'abs_rel')
+from veca_mm.utils.budget_eval import (PRIMARY, evaluate_schedule,
+                                       lower_is_better, pick_metric)
+from veca_mm.utils.cli import add_cfg_options_argument, load_config
+from veca_mm.utils.core_budgets import (allowed_budgets, check_core_budgets,
+                                        meta_backbone)
 
 
 def parse_args(argv=None):
@@ -60,7 +49,7 @@ def parse_args(argv=None):
                    f'{PRIMARY} present)')
     p.add_argument('--repeats', type=int, default=3,
                    help='timed repeats per budget')
-    p.add_argument('--cfg-options', nargs='+', action=DictAction)
+    add_cfg_options_argument(p)
     args = p.parse_args(argv)
     if args.runs is None and (args.config is None or args.checkpoint is None):
         p.error('give CONFIG and CHECKPOINT to sweep, or --runs JSON ... to '
@@ -74,13 +63,11 @@ def parse_args(argv=None):
     return args
 
 
-def budget_list(args, backbone_cfg):
-    """Budgets to sweep, each validated up front (a weightless build)."""
-    from veca_mm.models.backbones.veca import VECA, resolve_arch
-    arch = resolve_arch(backbone_cfg.get('arch', 'base'))
-    chunk = backbone_cfg.get('core_chunk', 8)
-    budgets = args.budgets or list(range(chunk, arch['num_cores'] + 1,
-                                         chunk))
+def budget_list(args, cfg):
+    """Budgets to sweep, each checked up front by the model's own rules
+    (a weightless build)."""
+    budgets = args.budgets or allowed_budgets(meta_backbone(
+        cfg, 'budget_sweep.py', 'there is no core budget to sweep'))
     schedules = [(b, ) for b in budgets]
     for s in args.stage_budgets:
         try:
@@ -88,60 +75,8 @@ def budget_list(args, backbone_cfg):
         except ValueError:
             raise SystemExit(f'--stage-budgets {s!r}: use comma-separated '
                              'ints such as 64,32,16,8')
-    kwargs = {k: v for k, v in backbone_cfg.items() if k != 'type'}
-    kwargs['init_cfg'] = None
-    for s in schedules:
-        with torch.device('meta'):
-            VECA(**dict(kwargs, core_budgets=s))  # raises on a bad budget
+    check_core_budgets(cfg, schedules, '--budgets/--stage-budgets')
     return schedules
-
-
-def time_model(runner, repeats):
-    """Median seconds of backbone and whole-model inference on one batch."""
-    model = runner.model
-    model.eval()
-    batch = next(iter(runner.test_dataloader))
-    data = model.data_preprocessor(batch, False)
-    inputs = data['inputs']
-    times = dict(backbone=[], model=[])
-    # GPU work is asynchronous: wait for it before reading the clock
-    sync = torch.cuda.synchronize if inputs.is_cuda else (lambda: None)
-    with torch.inference_mode():
-        model.test_step(batch)  # warm-up
-        for _ in range(repeats):
-            sync()
-            t0 = time.perf_counter()
-            model.backbone(inputs)
-            sync()
-            times['backbone'].append(time.perf_counter() - t0)
-            t0 = time.perf_counter()
-            model.test_step(batch)
-            sync()
-            times['model'].append(time.perf_counter() - t0)
-    return {k: statistics.median(v) for k, v in times.items()}, tuple(
-        inputs.shape[-2:])
-
-
-def evaluate_schedule(cfg, checkpoint, budgets, work_dir, repeats):
-    """One schedule through the config's own test loop, plus its timing
-    (shared with ``choose_budget.py``)."""
-    run_cfg = cfg.copy()
-    run_cfg.model.backbone.core_budgets = budgets if len(
-        budgets) > 1 else budgets[0]
-    run_cfg.load_from = checkpoint
-    run_cfg.work_dir = osp.join(work_dir, 'runs')
-    run_cfg.log_level = 'WARNING'
-    run_cfg.default_hooks = run_cfg.get('default_hooks', {})
-    run_cfg.default_hooks.pop('visualization', None)
-    runner = Runner.from_cfg(run_cfg)
-    metrics = runner.test()
-    timing, size = time_model(runner, repeats)
-    row = dict(budgets=list(budgets), input_hw=list(size),
-               backbone_ms=timing['backbone'] * 1e3,
-               model_ms=timing['model'] * 1e3)
-    row.update({k: float(v) for k, v in metrics.items()
-                if isinstance(v, numbers.Real)})
-    return row
 
 
 def plot(rows, metric, path):
@@ -170,12 +105,6 @@ def plot(rows, metric, path):
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
-
-
-# Metrics where smaller is better (depth errors): their retention is
-# full-bank value / value, so every curve reads "higher is better".
-LOWER_IS_BETTER = ('rmse', 'abs_rel', 'sq_rel', 'rmse_log', 'log10',
-                   'silog')
 
 
 def load_run(path, metric=None):
@@ -211,7 +140,7 @@ def plot_runs(paths, labels=None, work_dir='.', metric=None):
         budgets = [c for c, _ in points]
         values = [v for _, v in points]
         full = values[-1]
-        lower = name.split('/')[-1] in LOWER_IS_BETTER
+        lower = lower_is_better(name)
         keep = [100. * (full / v if lower else v / full) if v and full
                 else float('nan') for v in values]
         for c, v, k in zip(budgets, values, keep):
@@ -239,42 +168,10 @@ def plot_runs(paths, labels=None, work_dir='.', metric=None):
     return table
 
 
-def main(argv=None):
-    args = parse_args(argv)
-    if args.runs is not None:
-        return plot_runs(args.runs, args.labels, args.work_dir or '.',
-                         args.metric)
-    cfg = Config.fromfile(args.config)
-    if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
-    if 'backbone' not in cfg.model or cfg.model.backbone.get(
-            'type') != 'VECA':
-        raise SystemExit(f'{args.config}: model.backbone is not VECA; '
-                         'nothing to sweep.')
-    work_dir = args.work_dir or osp.join(
-        'work_dirs', osp.splitext(osp.basename(args.config))[0],
-        'budget_sweep')
-    os.makedirs(work_dir, exist_ok=True)
-    schedules = budget_list(args, cfg.model.backbone)
-    rows = []
-    for i, budgets in enumerate(schedules):
-        print(f'[{i + 1}/{len(schedules)}] core budgets {budgets}',
-              flush=True)
-        row = evaluate_schedule(cfg, args.checkpoint, budgets, work_dir,
-                                args.repeats)
-        rows.append(row)
-        print('   ' + ', '.join(f'{k}={v:.4g}' if isinstance(v, float) else
-                                f'{k}={v}' for k, v in row.items()),
-              flush=True)
-    metric_keys = [k for k in rows[0] if k not in (
-        'budgets', 'input_hw', 'backbone_ms', 'model_ms')]
-    if not metric_keys:
-        raise SystemExit('the test loop returned no numeric metric')
-    metric = args.metric or next((m for m in PRIMARY if m in metric_keys),
-                                 metric_keys[0])
-    keys = list(rows[0])
+def write_outputs(args, rows, metric, work_dir) -> None:
+    """budget_sweep.{csv,json,png} and the markdown table."""
     with open(osp.join(work_dir, 'budget_sweep.csv'), 'w', newline='') as f:
-        w = csv.DictWriter(f, fieldnames=keys)
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
         w.writeheader()
         for r in rows:
             w.writerow(dict(r, budgets='/'.join(map(str, r['budgets'])),
@@ -289,6 +186,31 @@ def main(argv=None):
         print(f'| {"/".join(map(str, r["budgets"]))} | {r[metric]:.3f} | '
               f'{r["backbone_ms"]:.1f} | {r["model_ms"]:.1f} |')
     print(f'wrote {work_dir}/budget_sweep.{{csv,json,png}}')
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    if args.runs is not None:
+        return plot_runs(args.runs, args.labels, args.work_dir or '.',
+                         args.metric)
+    cfg = load_config(args.config, args.cfg_options)
+    schedules = budget_list(args, cfg)
+    work_dir = args.work_dir or osp.join(
+        'work_dirs', osp.splitext(osp.basename(args.config))[0],
+        'budget_sweep')
+    os.makedirs(work_dir, exist_ok=True)
+    rows = []
+    for i, budgets in enumerate(schedules):
+        print(f'[{i + 1}/{len(schedules)}] core budgets {budgets}',
+              flush=True)
+        row = evaluate_schedule(cfg, args.checkpoint, budgets, work_dir,
+                                args.repeats)
+        rows.append(row)
+        print('   ' + ', '.join(f'{k}={v:.4g}' if isinstance(v, float) else
+                                f'{k}={v}' for k, v in row.items()),
+              flush=True)
+    metric, _ = pick_metric(rows[0], args.metric)
+    write_outputs(args, rows, metric, work_dir)
     return rows
 
 

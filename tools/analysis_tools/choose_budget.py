@@ -34,22 +34,16 @@ import itertools
 import json
 import os
 import os.path as osp
-import sys
 
-ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-sys.path.insert(0, ROOT)
-sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
+import torch
 
-import torch  # noqa: E402
-from mmengine.config import Config, DictAction  # noqa: E402
+from veca_mm.utils.budget_eval import (LOWER_IS_BETTER, PRIMARY,
+                                       evaluate_schedule, lower_is_better,
+                                       pick_metric)
+from veca_mm.utils.cli import add_cfg_options_argument, load_config
+from veca_mm.utils.core_budgets import meta_backbone
+from veca_mm.utils.stages import layer_budgets
 
-import veca_mm  # noqa: E402,F401
-from veca_mm.utils.stages import layer_budgets  # noqa: E402
-
-import budget_sweep  # noqa: E402  (shared evaluation path)
-
-LOWER_IS_BETTER = ('rmse', 'abs_rel', 'sq_rel', 'log10', 'rmse_log',
-                   'silog')
 TIMING = ('backbone_ms', 'model_ms')
 
 
@@ -74,12 +68,12 @@ def parse_args(argv=None):
                    help='timed repeats per schedule (median)')
     p.add_argument('--metric', default=None,
                    help='metric to maximise (default: the first of '
-                   f'{budget_sweep.PRIMARY} present; '
+                   f'{PRIMARY} present; '
                    f'{LOWER_IS_BETTER} are minimised)')
     p.add_argument('--work-dir', default=None)
     p.add_argument('--fresh', action='store_true',
                    help='ignore an existing choose_budget.csv')
-    p.add_argument('--cfg-options', nargs='+', action=DictAction)
+    add_cfg_options_argument(p)
     args = p.parse_args(argv)
     if args.latency_ms <= 0:
         p.error(f'--latency-ms must be positive, got {args.latency_ms}')
@@ -221,9 +215,8 @@ class Measurer:
         schedule = canonical(schedule, self.num_layers)
         if schedule in self.rows:
             return self.rows[schedule]
-        r = budget_sweep.evaluate_schedule(self.cfg, self.args.checkpoint,
-                                           schedule, self.work_dir,
-                                           self.args.repeats)
+        r = evaluate_schedule(self.cfg, self.args.checkpoint, schedule,
+                              self.work_dir, self.args.repeats)
         row = dict(schedule=schedule,
                    input_hw='x'.join(map(str, r.pop('input_hw'))))
         r.pop('budgets')
@@ -235,17 +228,11 @@ class Measurer:
         return row
 
     def metric_key(self):
-        keys = [k for k in next(iter(self.rows.values()))
-                if k not in ('schedule', 'input_hw', 'latency_ms',
-                             'backbone_gflops') + TIMING]
-        if not keys:
-            raise SystemExit('the test loop returned no numeric metric')
-        if self.metric is None:
-            self.metric = next((m for m in budget_sweep.PRIMARY
-                                if m in keys), keys[0])
-        elif self.metric not in keys:
-            raise SystemExit(f'--metric {self.metric!r} is not among the '
-                             f'evaluator\'s metrics {keys}')
+        try:
+            self.metric, keys = pick_metric(next(iter(self.rows.values())),
+                                            self.metric)
+        except ValueError as e:
+            raise SystemExit(str(e))
         return self.metric, keys
 
     def table(self):
@@ -254,7 +241,7 @@ class Measurer:
                      backbone_gflops=self.gflops(s, self.rows[s]['input_hw']))
                 for s in self.order]
         metric, _ = self.metric_key()
-        mask = pareto_mask(rows, metric, metric in LOWER_IS_BETTER)
+        mask = pareto_mask(rows, metric, lower_is_better(metric))
         for r, m in zip(rows, mask):
             r['pareto'] = int(m)
         return rows
@@ -337,89 +324,48 @@ def select_device(device):
     raise SystemExit(f'--device {device!r}: use cpu, cuda or cuda:N')
 
 
-def main(argv=None):
-    args = parse_args(argv)
-    cfg = Config.fromfile(args.config)
-    if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
-    if 'backbone' not in cfg.model or cfg.model.backbone.get(
-            'type') != 'VECA':
-        raise SystemExit(f'{args.config}: model.backbone is not VECA; '
-                         'there is no core budget to choose.')
-    if not osp.isfile(args.checkpoint):
-        raise SystemExit(f'checkpoint {args.checkpoint} not found')
-    select_device(args.device)
-    if args.max_images:
-        cfg.test_dataloader.dataset.indices = args.max_images
-    work_dir = args.work_dir or osp.join(
-        'work_dirs', osp.splitext(osp.basename(args.config))[0],
-        'choose_budget')
-    os.makedirs(work_dir, exist_ok=True)
-
-    # the space, validated against the model's own rules up front
-    bb = cfg.model.backbone
-    from veca_mm.models.backbones.veca import resolve_arch
-    arch = resolve_arch(bb.get('arch', 'base'))
-    chunk, M, L = bb.get('core_chunk', 8), arch['num_cores'], \
-        arch['num_layers']
+def search_space(args, bb, m):
+    """Measure the candidates on the VECA ``bb``: the whole monotone space,
+    or uniform budgets then a coordinate descent (greedy); returns the
+    search used."""
+    from mmengine.utils import ProgressBar
+    chunk, M, L = bb.core_chunk, bb.num_cores, bb.num_layers
     space = monotone_schedules(M, chunk, L)
     search = args.search
     if search == 'auto':
         search = 'monotone' if len(space) <= args.max_candidates \
             else 'greedy'
-
-    from mmengine.utils import ProgressBar
-    m = Measurer(args, cfg, work_dir, arch)
-    uniform = [(b, ) for b in _levels(M, chunk)]
     if search == 'monotone':
-        todo = space
-        print(f'{len(todo)} candidate schedules (monotone search)')
-        todo_new = [s for s in todo if s not in m.rows]
-        bar = ProgressBar(len(todo_new)) if todo_new else None
-        for s in todo_new:
+        print(f'{len(space)} candidate schedules (monotone search)')
+        todo = [s for s in space if s not in m.rows]
+        bar = ProgressBar(len(todo)) if todo else None
+        for s in todo:
             m.measure(s)
             bar.update()
-    else:
-        metric = None
-        n = max(stage_counts(L) or [1])
-        print(f'greedy search: {len(uniform)} uniform budgets, then '
-              f'coordinate descent over {n} stages (at most '
-              f'{n * (M // chunk - 1)} steps)')
-        bar = ProgressBar(len(uniform) + n * (M // chunk - 1))
-        for s in uniform:
-            m.measure(s)
-            bar.update()
-        metric, _ = m.metric_key()
-        sign = -1 if metric in LOWER_IS_BETTER else 1
-        current = (M, ) * n
-        while True:
-            nxt = greedy_next(current, chunk)
-            if not nxt:
-                break
-            rows = [m.measure(s) for s in _dedupe(nxt, L)]
-            lat = f'{args.latency_of}_ms'
-            best = max(rows, key=lambda r: (sign * r[metric], -r[lat]))
-            current = layer_budgets(best['schedule'], n)  # back to n
-            bar.update()
-    print()
-    rows = m.table()
+        return search
+    n = max(stage_counts(L) or [1])
+    uniform = [(b, ) for b in _levels(M, chunk)]
+    print(f'greedy search: {len(uniform)} uniform budgets, then '
+          f'coordinate descent over {n} stages (at most '
+          f'{n * (M // chunk - 1)} steps)')
+    bar = ProgressBar(len(uniform) + n * (M // chunk - 1))
+    for s in uniform:
+        m.measure(s)
+        bar.update()
     metric, _ = m.metric_key()
-    lower = metric in LOWER_IS_BETTER
-    m.write()
-    chosen = choose(rows, metric, lower, args.latency_ms)
-    plot(rows, metric, chosen, args.latency_ms,
-         osp.join(work_dir, 'choose_budget.png'), args.latency_of)
-    front = sorted((r for r in rows if r['pareto']),
-                   key=lambda r: r['latency_ms'])
-    with open(osp.join(work_dir, 'choose_budget.json'), 'w') as f:
-        json.dump(dict(measured_with=m.meta, metric=metric,
-                       latency_of=args.latency_of, search=search,
-                       target_ms=args.latency_ms,
-                       chosen=fmt(chosen['schedule']) if chosen else None,
-                       measured_this_run=[fmt(s) for s in m.new],
-                       pareto=[fmt(r['schedule']) for r in front]), f,
-                  indent=2)
+    sign = -1 if lower_is_better(metric) else 1
+    lat = f'{args.latency_of}_ms'
+    current = (M, ) * n
+    while greedy_next(current, chunk):
+        rows = [m.measure(s) for s in _dedupe(greedy_next(current, chunk), L)]
+        best = max(rows, key=lambda r: (sign * r[metric], -r[lat]))
+        current = layer_budgets(best['schedule'], n)  # back to n
+        bar.update()
+    return search
 
+
+def report(args, rows, metric, chosen, front, m, work_dir) -> None:
+    """The Pareto front as a table and the choice (or the fastest)."""
     print(f'{len(rows)} schedules ({len(m.new)} measured this run), '
           f'{len(front)} on the Pareto front of {metric} vs '
           f'{args.latency_of} latency:')
@@ -444,6 +390,43 @@ def main(argv=None):
         print(f'  tools/test.py ... --core-budgets {" ".join(map(str, s))}')
         print(f'  config: model = dict(backbone=dict(core_budgets={tup}))')
     print(f'wrote {work_dir}/choose_budget.{{csv,json,png}}')
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    cfg = load_config(args.config, args.cfg_options)
+    # the space, validated against the model's own rules up front
+    bb = meta_backbone(cfg, 'choose_budget.py', 'there is no core budget to '
+                       'choose')
+    if not osp.isfile(args.checkpoint):
+        raise SystemExit(f'checkpoint {args.checkpoint} not found')
+    select_device(args.device)
+    if args.max_images:
+        cfg.test_dataloader.dataset.indices = args.max_images
+    work_dir = args.work_dir or osp.join(
+        'work_dirs', osp.splitext(osp.basename(args.config))[0],
+        'choose_budget')
+    os.makedirs(work_dir, exist_ok=True)
+    m = Measurer(args, cfg, work_dir, bb.arch)
+    search = search_space(args, bb, m)
+    print()
+    rows = m.table()
+    metric, _ = m.metric_key()
+    m.write()
+    chosen = choose(rows, metric, lower_is_better(metric), args.latency_ms)
+    plot(rows, metric, chosen, args.latency_ms,
+         osp.join(work_dir, 'choose_budget.png'), args.latency_of)
+    front = sorted((r for r in rows if r['pareto']),
+                   key=lambda r: r['latency_ms'])
+    with open(osp.join(work_dir, 'choose_budget.json'), 'w') as f:
+        json.dump(dict(measured_with=m.meta, metric=metric,
+                       latency_of=args.latency_of, search=search,
+                       target_ms=args.latency_ms,
+                       chosen=fmt(chosen['schedule']) if chosen else None,
+                       measured_this_run=[fmt(s) for s in m.new],
+                       pareto=[fmt(r['schedule']) for r in front]), f,
+                  indent=2)
+    report(args, rows, metric, chosen, front, m, work_dir)
     return dict(rows=rows, chosen=chosen, metric=metric, front=front,
                 measured=list(m.new), work_dir=work_dir)
 

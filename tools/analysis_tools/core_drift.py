@@ -25,20 +25,15 @@ import csv
 import json
 import os
 import os.path as osp
-import sys
 
-ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-sys.path.insert(0, ROOT)
+import numpy as np
+import torch
+import torch.nn.functional as F
 
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-import torch.nn.functional as F  # noqa: E402
-from mmengine.config import Config, DictAction  # noqa: E402
-
-import veca_mm  # noqa: E402,F401
-from veca_mm.models.backbones.released_format import (  # noqa: E402
-    extract_veca_state_dict)
-from veca_mm.utils.safe_load import load_checkpoint_safely  # noqa: E402
+from veca_mm.models.backbones.released_format import extract_veca_state_dict
+from veca_mm.utils.cli import (add_cfg_options_argument, build_model,
+                               load_config)
+from veca_mm.utils.safe_load import load_checkpoint_safely
 
 
 def load_backbone_state(path):
@@ -138,14 +133,12 @@ def load_inputs(cfg, model, images, num_images):
 
 def compare_layers(cfg, before, after, images, num_images, topk):
     """Per layer x core means over the images of the three measures."""
-    from mmengine.registry import MODELS, init_default_scope
-    init_default_scope(cfg.get('default_scope', 'mmseg'))
     cfg.model.backbone.init_cfg = None
     cfg.model.pop('pretrained', None)
     runs = []
     inputs = None
     for state in (before, after):
-        model = MODELS.build(cfg.model)
+        model = build_model(cfg)
         model.backbone.load_veca_state_dict(state, source='core_drift')
         model.eval()
         if inputs is None:
@@ -201,7 +194,7 @@ def plot(result, path):
     plt.close(fig)
 
 
-def main(argv=None):
+def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument('before', help='checkpoint before fine-tuning')
     p.add_argument('after', help='checkpoint after fine-tuning')
@@ -213,35 +206,34 @@ def main(argv=None):
     p.add_argument('--topk', type=float, default=0.1,
                    help='fraction of the patches in a core\'s top-k set')
     p.add_argument('--out-dir', default='work_dirs/core_drift')
-    p.add_argument('--cfg-options', nargs='+', action=DictAction)
+    add_cfg_options_argument(p)
     args = p.parse_args(argv)
     if not 0 < args.topk < 1:
         p.error(f'--topk is a fraction in (0, 1), got {args.topk}')
     if args.image and not args.config:
         p.error('--image needs --config (the model and its preprocessing)')
+    return args
 
-    before = load_backbone_state(args.before)
-    after = load_backbone_state(args.after)
+
+def compare_banks(before, after) -> dict:
+    """Per core: cosine of the initial tokens, displacement of the initial
+    coordinates; and the levels to read them against."""
     if set(before) != set(after) or any(before[k].shape != after[k].shape
                                         for k in before):
         raise SystemExit('the two checkpoints are not the same VECA arch '
                          '(different keys or shapes): nothing to compare.')
     tb, cb = bank(before)
     ta, ca = bank(after)
-    result = dict(
+    return dict(
         bank_cos=F.cosine_similarity(tb, ta, dim=-1),
         bank_disp=(cb - ca).norm(dim=-1),
         bank_cos_other=off_diagonal_cosine(ta),
         bank_norm_ratio=float(ta.norm(dim=-1).mean() / tb.norm(dim=-1).mean()))
-    if args.config:
-        cfg = Config.fromfile(args.config)
-        if args.cfg_options:
-            cfg.merge_from_dict(args.cfg_options)
-        result['layers'] = compare_layers(cfg, before, after, args.image,
-                                          args.num_images, args.topk)
 
-    os.makedirs(args.out_dir, exist_ok=True)
-    M = tb.shape[0]
+
+def write_csv(result, path) -> None:
+    """A row per core of the bank, then per layer and core."""
+    M = result['bank_cos'].shape[0]
     rows = [dict(where='bank', core=c, cosine=float(result['bank_cos'][c]),
                  displacement=float(result['bank_disp'][c]), topk_iou='')
             for c in range(M)]
@@ -253,12 +245,15 @@ def main(argv=None):
                           displacement=float(lay['disp'][i, c]),
                           topk_iou=float(lay['iou'][i, c]))
                      for c in range(M)]
-    with open(osp.join(args.out_dir, 'core_drift.csv'), 'w',
-              newline='') as f:
+    with open(path, 'w', newline='') as f:
         w = csv.DictWriter(f, fieldnames=list(rows[0]))
         w.writeheader()
         w.writerows(rows)
 
+
+def summarize(args, result) -> dict:
+    """The JSON summary, printed as it is built."""
+    M = result['bank_cos'].shape[0]
     summary = dict(
         before=args.before, after=args.after, num_cores=M,
         bank=dict(cosine_mean=float(result['bank_cos'].mean()),
@@ -267,13 +262,14 @@ def main(argv=None):
                   displacement_max=float(result['bank_disp'].max()),
                   token_norm_ratio=result['bank_norm_ratio'],
                   chance_cosine=result['bank_cos_other']))
-    print(f'bank ({M} cores): token cosine mean '
-          f'{summary["bank"]["cosine_mean"]:.3f} (min '
-          f'{summary["bank"]["cosine_min"]:.3f}; different cores '
+    bk = summary['bank']
+    print(f'bank ({M} cores): token cosine mean {bk["cosine_mean"]:.3f} '
+          f'(min {bk["cosine_min"]:.3f}; different cores '
           f'{result["bank_cos_other"]:.3f}), coordinate displacement mean '
-          f'{summary["bank"]["displacement_mean"]:.3f} (max '
-          f'{summary["bank"]["displacement_max"]:.3f}) in [-1, 1] units, '
-          f'token norm after/before {result["bank_norm_ratio"]:.2f}')
+          f'{bk["displacement_mean"]:.3f} (max {bk["displacement_max"]:.3f})'
+          f' in [-1, 1] units, token norm after/before '
+          f'{result["bank_norm_ratio"]:.2f}')
+    lay = result.get('layers')
     if lay:
         summary['layers'] = [
             dict(layer=i, cosine_mean=float(lay['cos'][i].mean()),
@@ -293,6 +289,21 @@ def main(argv=None):
             print(f'| {r["layer"]} | {r["cosine_mean"]:.3f} | '
                   f'{r["chance_cosine"]:.3f} | {r["displacement_mean"]:.3f}'
                   f' | {r["topk_iou_mean"]:.3f} ({r["topk_iou_min"]:.3f}) |')
+    return summary
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    before = load_backbone_state(args.before)
+    after = load_backbone_state(args.after)
+    result = compare_banks(before, after)
+    if args.config:
+        cfg = load_config(args.config, args.cfg_options)
+        result['layers'] = compare_layers(cfg, before, after, args.image,
+                                          args.num_images, args.topk)
+    os.makedirs(args.out_dir, exist_ok=True)
+    write_csv(result, osp.join(args.out_dir, 'core_drift.csv'))
+    summary = summarize(args, result)
     with open(osp.join(args.out_dir, 'core_drift.json'), 'w') as f:
         json.dump(summary, f, indent=2)
     plot(result, osp.join(args.out_dir, 'core_drift.png'))

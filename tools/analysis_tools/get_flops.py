@@ -13,30 +13,13 @@ both built on the meta device, so no memory or time is spent on weights).
 ``ViT/VECA`` is the FLOP ratio: how many times fewer FLOPs VECA needs.
 """
 import argparse
-import os.path as osp
-import sys
 from typing import List, Tuple
 
-sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), '..', '..')))
-
-from veca_mm.utils.flops import (VECA_TO_VIT, VIT_ARCHS,  # noqa: E402
-                                 veca_flops, vit_flops)
+from veca_mm.utils.cli import build_model, load_config, parse_size
+from veca_mm.utils.core_budgets import check_core_budgets, is_veca
+from veca_mm.utils.flops import VECA_TO_VIT, VIT_ARCHS, veca_flops, vit_flops
 
 DEFAULT_BUDGETS = (8, 16, 32, 64)
-
-
-def parse_size(text: str) -> Tuple[int, int]:
-    """``512`` -> (512, 512); ``512x1024`` -> (512, 1024) as H x W."""
-    try:
-        parts = [int(p) for p in text.lower().split('x')]
-    except ValueError:
-        parts = []
-    if len(parts) == 1:
-        parts *= 2
-    if len(parts) != 2 or min(parts) < 1:
-        raise argparse.ArgumentTypeError(
-            f'bad size {text!r}: use N or HxW, e.g. 512 or 512x1024')
-    return tuple(parts)
 
 
 def count_params(build) -> int:
@@ -87,34 +70,27 @@ def build_table(arch: str, budgets: List[int], sizes: List[Tuple[int, int]],
     return '\n'.join(lines)
 
 
+def config_budgets(args, cfg, backbone) -> list:
+    """--budgets checked by the model's own rules, or the default budgets
+    this backbone's bank and chunk allow; [None] for a non-VECA backbone."""
+    if args.budgets:  # a non-VECA backbone: the one error for --budgets
+        return check_core_budgets(cfg, args.budgets, '--budgets')
+    if not is_veca(backbone):  # e.g. an anchor
+        return [None]
+    return [b for b in DEFAULT_BUDGETS if b <= backbone.num_cores
+            and b % backbone.core_chunk == 0] or [backbone.num_cores]
+
+
 def config_table(args):
     """Whole-model GFLOPs of a config per budget, on the meta device."""
     import torch
-    from mmengine.config import Config
-    from mmengine.registry import MODELS, init_default_scope
 
     from veca_mm.utils.flops import config_test_size, measured_flops
 
-    cfg = Config.fromfile(args.config)
-    cfg.model.backbone.init_cfg = None
-    init_default_scope(cfg.get('default_scope', 'mmseg'))
+    cfg = load_config(args.config, random_init=True)
     sizes = args.sizes or [config_test_size(cfg)]
-    with torch.device('meta'):
-        model = MODELS.build(cfg.model).eval()
-    if not hasattr(model.backbone, 'set_core_budgets'):  # e.g. an anchor
-        budgets = [None]
-    elif args.budgets:  # the model's own check: multiples of its core_chunk
-        budgets = args.budgets
-        for b in budgets:
-            try:
-                model.backbone.set_core_budgets(b)
-            except ValueError as e:
-                raise SystemExit(f'--budgets {b}: {e}')
-    else:  # the default budgets this backbone's bank and chunk allow
-        bb = model.backbone
-        budgets = [b for b in DEFAULT_BUDGETS
-                   if b <= bb.num_cores and b % bb.core_chunk == 0] or [
-                       bb.num_cores]
+    model = build_model(cfg, meta=True).eval()
+    budgets = config_budgets(args, cfg, model.backbone)
     print(f'# {args.config}: whole-model GFLOPs, batch 1 '
           '(FlopCounterMode: matmul, conv, attention)\n')
     print('| size | ' + ' | '.join(f'C={b}' if b else 'GFLOPs'

@@ -65,7 +65,7 @@ def trained_before(wd, setting, reuse, name):
     return True
 
 
-def main(argv=None):
+def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument('--task', choices=sorted(TASKS), default='mini')
     p.add_argument('--config', default=None,
@@ -83,62 +83,64 @@ def main(argv=None):
                    help='sweep runs already trained in the work dir '
                    'instead of retraining them')
     args = p.parse_args(argv)
-    cfg_name, generator, data_name = TASKS[args.task]
+    cfg_name, _, data_name = TASKS[args.task]
     args.config = args.config or osp.join(ROOT, 'configs', 'veca', cfg_name)
     args.data_root = args.data_root or osp.join(ROOT, 'data', data_name)
     args.work_dir = args.work_dir or osp.join(
         ROOT, 'work_dirs',
         'nested_study' + ('' if args.task == 'mini' else f'_{args.task}'))
+    return args
+
+
+def iteration_options(iters):
+    """--cfg-options for a shorter (or longer) schedule."""
+    if not iters:
+        return []
+    return [f'train_cfg.max_iters={iters}',
+            f'train_cfg.val_interval={iters}',
+            f'default_hooks.checkpoint.interval={iters}',
+            f'param_scheduler.1.end={iters}']
+
+
+def train_and_sweep(args, name, opts, ade_root):
+    """Train one variant (unless a matching run is reused), sweep its last
+    checkpoint over the budgets; returns ``{budget: mIoU}``."""
     py = sys.executable
-    ade_root = osp.join(args.data_root, 'ADEChallengeData2016')
-    if not osp.isdir(osp.join(ade_root, 'annotations', 'validation')):
-        run([py, osp.join(ROOT, 'tools', 'dataset_converters', generator),
-             args.data_root])
+    wd = osp.join(args.work_dir, name)
     data = [f'{k}_dataloader.dataset.data_root={ade_root}'
             for k in ('train', 'val', 'test')]
-    iters = []
-    if args.iters:
-        iters = [f'train_cfg.max_iters={args.iters}',
-                 f'train_cfg.val_interval={args.iters}',
-                 f'default_hooks.checkpoint.interval={args.iters}',
-                 f'param_scheduler.1.end={args.iters}']
-    variants = {
-        'fixed': ['model.backbone.train_core_budgets=None'],
-        'nested': [],  # the config's train_core_budgets
-    }
-    variants = {k: v for k, v in variants.items() if k in args.variants}
-    sweeps = {}
-    for name, opts in variants.items():
-        wd = osp.join(args.work_dir, name)
-        setting = dict(config=osp.abspath(args.config), iters=args.iters,
-                       data_root=osp.abspath(ade_root), options=opts)
-        if not trained_before(wd, setting, args.reuse, name):
-            stale = osp.join(wd, 'study_setting.json')
-            if osp.isfile(stale):  # written again once this run finishes
-                os.remove(stale)
-            run([py, osp.join(ROOT, 'tools', 'train.py'), args.config,
-                 '--work-dir', wd, '--cfg-options'] + data + iters + opts)
-            with open(osp.join(wd, 'study_setting.json'), 'w') as f:
-                json.dump(setting, f, indent=2)
-        with open(osp.join(wd, 'last_checkpoint')) as f:
-            ckpt = f.read().strip()
-        sweep_json = osp.join(wd, 'sweep', 'budget_sweep.json')
-        swept = False
-        if osp.isfile(sweep_json):  # a sweep of this very checkpoint
-            with open(sweep_json) as f:
-                swept = json.load(f).get('checkpoint') == ckpt and \
-                    osp.getmtime(sweep_json) > osp.getmtime(ckpt)
-        if args.reuse and swept:
-            print(f'[{name}] reusing its sweep {sweep_json}', flush=True)
-        else:
-            run([py, osp.join(ROOT, 'tools', 'analysis_tools',
-                              'budget_sweep.py'),
-                 args.config, ckpt, '--work-dir', osp.join(wd, 'sweep'),
-                 '--repeats', '1', '--cfg-options'] + data)
+    setting = dict(config=osp.abspath(args.config), iters=args.iters,
+                   data_root=osp.abspath(ade_root), options=opts)
+    if not trained_before(wd, setting, args.reuse, name):
+        stale = osp.join(wd, 'study_setting.json')
+        if osp.isfile(stale):  # written again once this run finishes
+            os.remove(stale)
+        run([py, osp.join(ROOT, 'tools', 'train.py'), args.config,
+             '--work-dir', wd, '--cfg-options'] + data +
+            iteration_options(args.iters) + opts)
+        with open(osp.join(wd, 'study_setting.json'), 'w') as f:
+            json.dump(setting, f, indent=2)
+    with open(osp.join(wd, 'last_checkpoint')) as f:
+        ckpt = f.read().strip()
+    sweep_json = osp.join(wd, 'sweep', 'budget_sweep.json')
+    swept = False
+    if osp.isfile(sweep_json):  # a sweep of this very checkpoint
         with open(sweep_json) as f:
-            sweeps[name] = {r['budgets'][0]: r['mIoU']
-                            for r in json.load(f)['rows']}
+            swept = json.load(f).get('checkpoint') == ckpt and \
+                osp.getmtime(sweep_json) > osp.getmtime(ckpt)
+    if args.reuse and swept:
+        print(f'[{name}] reusing its sweep {sweep_json}', flush=True)
+    else:
+        run([py, osp.join(ROOT, 'tools', 'analysis_tools',
+                          'budget_sweep.py'),
+             args.config, ckpt, '--work-dir', osp.join(wd, 'sweep'),
+             '--repeats', '1', '--cfg-options'] + data)
+    with open(sweep_json) as f:
+        return {r['budgets'][0]: r['mIoU'] for r in json.load(f)['rows']}
 
+
+def write_table(args, sweeps) -> list:
+    """The markdown table (printed, and as .md and .json); the budgets."""
     budgets = sorted(next(iter(sweeps.values())))
     lines = ['| training | ' + ' | '.join(f'C={b}' for b in budgets) +
              ' | smallest / full |',
@@ -157,7 +159,10 @@ def main(argv=None):
                    for k, r in sweeps.items()}, f, indent=2)
     with open(osp.join(args.work_dir, 'nested_study.md'), 'w') as f:
         f.write(table + '\n')
+    return budgets
 
+
+def plot(args, sweeps, budgets) -> None:
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
@@ -173,6 +178,21 @@ def main(argv=None):
     png = osp.join(args.work_dir, 'nested_study.png')
     fig.savefig(png, dpi=100)
     print(f'wrote {png}')
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    ade_root = osp.join(args.data_root, 'ADEChallengeData2016')
+    if not osp.isdir(osp.join(ade_root, 'annotations', 'validation')):
+        run([sys.executable, osp.join(ROOT, 'tools', 'dataset_converters',
+                                      TASKS[args.task][1]), args.data_root])
+    variants = {
+        'fixed': ['model.backbone.train_core_budgets=None'],
+        'nested': [],  # the config's train_core_budgets
+    }
+    sweeps = {name: train_and_sweep(args, name, opts, ade_root)
+              for name, opts in variants.items() if name in args.variants}
+    plot(args, sweeps, write_table(args, sweeps))
 
 
 if __name__ == '__main__':

@@ -14,16 +14,13 @@ import argparse
 import math
 import os
 import os.path as osp
-import sys
 
-ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-sys.path.insert(0, ROOT)
+import numpy as np
+import torch
 
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-from mmengine.config import Config, DictAction  # noqa: E402
-
-import veca_mm  # noqa: E402,F401
+from veca_mm.utils.cli import (add_cfg_options_argument, build_model,
+                               load_config)
+from veca_mm.utils.core_budgets import check_core_budgets
 
 
 def core_attention_maps(model, image):
@@ -68,7 +65,7 @@ def tile_attention(maps, cell=24, pad=2, per_row=16):
     return np.concatenate(blocks, 0)
 
 
-def main(argv=None):
+def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument('config')
     p.add_argument('checkpoint')
@@ -76,54 +73,32 @@ def main(argv=None):
     p.add_argument('--budgets', type=int, nargs=2, default=None,
                    help='two budgets (default: smallest chunk and all)')
     p.add_argument('--out-dir', default=None)
-    p.add_argument('--cfg-options', nargs='+', action=DictAction)
-    args = p.parse_args(argv)
+    add_cfg_options_argument(p)
+    return p.parse_args(argv)
 
-    import cv2
+
+def plot_attention(results, budgets, path) -> None:
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
-    from mmengine.registry import init_default_scope
-    from mmengine.runner import load_checkpoint
-
-    cfg = Config.fromfile(args.config)
-    if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
-    cfg.model.backbone.init_cfg = None
-    init_default_scope(cfg.get('default_scope', 'mmseg'))
-    from mmengine.registry import MODELS
-    model = MODELS.build(cfg.model)
-    load_checkpoint(model, args.checkpoint, map_location='cpu')
-    model.eval()
-    backbone = model.backbone
-    budgets = args.budgets or [backbone.core_chunk, backbone.num_cores]
-    out_dir = args.out_dir or osp.join(
-        'work_dirs', osp.splitext(osp.basename(args.config))[0], 'cores')
-    os.makedirs(out_dir, exist_ok=True)
-
-    img = cv2.imread(args.image)
-    if img is None:
-        raise SystemExit(f'cannot read image {args.image}')
-    tensor = torch.from_numpy(img).permute(2, 0, 1).contiguous()
-    results = {}
-    for b in budgets:
-        backbone.set_core_budgets(b)
-        results[b] = core_attention_maps(model, tensor)
-
     fig, axes = plt.subplots(1, len(budgets),
                              figsize=(6 * len(budgets), 6 * len(
                                  results[budgets[0]][0]) / 8 + 1))
     for ax, b in zip(np.atleast_1d(axes), budgets):
-        maps = results[b][0]
-        ax.imshow(tile_attention(maps))
+        ax.imshow(tile_attention(results[b][0]))
         ax.set_title(f'C={b}: a block per layer (top = first), a tile per '
                      'core')
         ax.axis('off')
     fig.tight_layout()
-    att_png = osp.join(out_dir, 'cores_attention.png')
-    fig.savefig(att_png, dpi=100)
+    fig.savefig(path, dpi=100)
     plt.close(fig)
 
+
+def plot_trajectories(img, results, budgets, path) -> None:
+    """Each core's position across the layers, drawn on the image."""
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
     rgb = img[..., ::-1]
     fig, axes = plt.subplots(1, len(budgets), figsize=(6 * len(budgets), 5))
     for ax, b in zip(np.atleast_1d(axes), budgets):
@@ -142,9 +117,39 @@ def main(argv=None):
         ax.set_ylim(2 * img.shape[0] / ph - 1, -1)
         ax.set_title(f'C={b}: core paths over {len(positions)} layers')
     fig.tight_layout()
-    traj_png = osp.join(out_dir, 'cores_trajectories.png')
-    fig.savefig(traj_png, dpi=100)
+    fig.savefig(path, dpi=100)
     plt.close(fig)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    import cv2
+    from mmengine.runner import load_checkpoint
+
+    cfg = load_config(args.config, args.cfg_options, random_init=True)
+    if args.budgets:
+        check_core_budgets(cfg, args.budgets, '--budgets')
+    model = build_model(cfg)
+    load_checkpoint(model, args.checkpoint, map_location='cpu')
+    model.eval()
+    backbone = model.backbone
+    budgets = args.budgets or [backbone.core_chunk, backbone.num_cores]
+    out_dir = args.out_dir or osp.join(
+        'work_dirs', osp.splitext(osp.basename(args.config))[0], 'cores')
+    os.makedirs(out_dir, exist_ok=True)
+
+    img = cv2.imread(args.image)
+    if img is None:
+        raise SystemExit(f'cannot read image {args.image}')
+    tensor = torch.from_numpy(img).permute(2, 0, 1).contiguous()
+    results = {}
+    for b in budgets:
+        backbone.set_core_budgets(b)
+        results[b] = core_attention_maps(model, tensor)
+    att_png = osp.join(out_dir, 'cores_attention.png')
+    traj_png = osp.join(out_dir, 'cores_trajectories.png')
+    plot_attention(results, budgets, att_png)
+    plot_trajectories(img, results, budgets, traj_png)
     print(f'wrote {att_png} and {traj_png}')
     return att_png, traj_png, results
 

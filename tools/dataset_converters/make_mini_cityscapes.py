@@ -154,12 +154,11 @@ def make_mini_cityscapes(out_dir, num_train=8, num_val=4, height=128,
 
 
 def main(argv=None):
-    root = common.generator_main(
+    common.generator_main(
         make_mini_cityscapes,
         'Generate a mini synthetic Cityscapes (real layout).',
         'cityscapes/ goes here', argv, num_train=8, num_val=4, height=128,
         width=256, seed=0)
-    print(f'mini Cityscapes written to {root}')
 
 
 if __name__ == '__main__':

@@ -109,12 +109,11 @@ def make_mini_kitti(out_dir, num_train=8, num_test=3, height=40, width=132,
 
 
 def main(argv=None):
-    root = generator_main(
+    generator_main(
         make_mini_kitti,
         'Generate a tiny synthetic KITTI depth set (Eigen-split layout).',
         'kitti/ goes here', argv, num_train=8, num_test=3, height=40,
         width=132, seed=0)
-    print(f'mini KITTI written to {root}')
 
 
 if __name__ == '__main__':

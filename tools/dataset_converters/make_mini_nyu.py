@@ -91,12 +91,11 @@ def make_mini_nyu(out_dir, num_train=8, num_test=3, height=72, width=96,
 
 
 def main(argv=None):
-    root = generator_main(
+    generator_main(
         make_mini_nyu,
         'Generate a tiny synthetic NYUv2 (mmseg NYUDataset layout).',
         'nyu/ goes here', argv, num_train=8, num_test=3, height=72,
         width=96, seed=0)
-    print(f'mini NYUv2 written to {root}')
 
 
 if __name__ == '__main__':

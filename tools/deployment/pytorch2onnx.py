@@ -23,17 +23,15 @@ import argparse
 import copy
 import os
 import os.path as osp
-import sys
 import time
 
-ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-if ROOT not in sys.path:
-    sys.path.insert(0, ROOT)
+import torch
+import torch.nn as nn
 
-import torch  # noqa: E402
-import torch.nn as nn  # noqa: E402
-
-import veca_mm  # noqa: E402,F401  (registers the VECA backbone and neck)
+import veca_mm  # noqa: F401  (registers the VECA backbone and neck)
+from veca_mm.utils.cli import config_scope, load_config
+from veca_mm.utils.core_budgets import (add_core_budgets_argument,
+                                        apply_core_budgets)
 
 
 def parse_args(argv=None):
@@ -42,10 +40,7 @@ def parse_args(argv=None):
         'detector (backbone) to ONNX')
     parser.add_argument('config', help='config file')
     parser.add_argument('checkpoint', help='checkpoint file')
-    parser.add_argument(
-        '--core-budgets', type=int, nargs='+', metavar='C', required=True,
-        help='the fixed VECA core budget of the exported graph: one int for '
-        'every stage or one per stage')
+    add_core_budgets_argument(parser, required=True)
     parser.add_argument('--shape', type=int, nargs=2, metavar=('H', 'W'),
                         required=True, help='example input height and width')
     parser.add_argument('--out', required=True, help='output .onnx file')
@@ -135,12 +130,9 @@ def make_shape_free(module):
 
 def load_model(config, checkpoint, core_budgets, device='cpu'):
     """(module to export, its output names, the model's patch size)."""
-    from mmengine.config import Config
-    cfg = Config.fromfile(config)
-    budgets = core_budgets[0] if len(core_budgets) == 1 else tuple(
-        core_budgets)
-    cfg.model.backbone.core_budgets = budgets
-    if cfg.get('default_scope', None) == 'mmdet':
+    # a non-VECA backbone is refused here, before anything is loaded
+    cfg = apply_core_budgets(load_config(config), core_budgets)
+    if config_scope(cfg) == 'mmdet':
         from mmdet.apis import init_detector
         model = init_detector(cfg, checkpoint, device=device)
         wrapper = Backbone(model)
@@ -151,9 +143,6 @@ def load_model(config, checkpoint, core_budgets, device='cpu'):
         wrapper = EncodeDecode(model)
         names = ['depth' if cfg.model.type == 'DepthEstimator' else
                  'seg_logits']
-    if model.backbone.__class__.__name__ != 'VECA':
-        raise ValueError(f'{config} has a {model.backbone.__class__.__name__}'
-                         ' backbone; this tool exports VECA models')
     return wrapper.eval(), names, model.backbone.patch_size
 
 

@@ -1,16 +1,19 @@
 # Copyright (c) veca_mm contributors. Apache-2.0.
-"""What ``tools/train.py`` and ``tools/test.py`` share: the runner options,
-config loading with ``--cfg-options``/``--work-dir``, and the runner build."""
+"""What the tools share around a config: loading it with ``--cfg-options``
+(``load_config``), building its model (``build_model``) and, for
+``tools/train.py`` and ``tools/test.py``, the runner options, work dir and
+runner build."""
 import argparse
 import os
 import os.path as osp
-from typing import Optional, Sequence
+from typing import Optional, Sequence, Tuple
 
 from mmengine.config import Config, DictAction
 
 
-def add_runner_args(parser: argparse.ArgumentParser) -> None:
-    """``--cfg-options``, ``--launcher`` and the launcher's ``--local-rank``."""
+def add_cfg_options_argument(parser: argparse.ArgumentParser) -> None:
+    """``--cfg-options k=v ...``, merged into the config by
+    ``load_config``."""
     parser.add_argument(
         '--cfg-options',
         nargs='+',
@@ -21,6 +24,31 @@ def add_runner_args(parser: argparse.ArgumentParser) -> None:
         'It also allows nested list/tuple values, e.g. key="[(a,b),(c,d)]" '
         'Note that the quotation marks are necessary and that no white space '
         'is allowed.')
+
+
+def parse_size(text: str) -> Tuple[int, int]:
+    """An argparse ``type`` for image sizes: ``512`` -> (512, 512);
+    ``512x1024`` -> (512, 1024) as H x W."""
+    try:
+        parts = [int(p) for p in text.lower().split('x')]
+    except ValueError:
+        parts = []
+    if len(parts) == 1:
+        parts *= 2
+    if len(parts) != 2 or min(parts) < 1:
+        raise argparse.ArgumentTypeError(
+            f'bad size {text!r}: use N or HxW, e.g. 512 or 512x1024')
+    return tuple(parts)
+
+
+def add_runner_args(parser: argparse.ArgumentParser,
+                    work_dir_help: str = 'the work dir') -> None:
+    """``--work-dir``, ``--cfg-options``, ``--launcher`` and the launcher's
+    ``--local-rank`` (what ``runner_config`` reads)."""
+    parser.add_argument(
+        '--work-dir',
+        help=f'{work_dir_help} (default: ./work_dirs/<config name>)')
+    add_cfg_options_argument(parser)
     parser.add_argument(
         '--launcher',
         choices=['none', 'pytorch', 'slurm', 'mpi'],
@@ -43,13 +71,44 @@ def default_work_dir(config_path: str) -> str:
     return osp.join('./work_dirs', osp.splitext(osp.basename(config_path))[0])
 
 
-def load_config(args) -> Config:
+def load_config(path: str, cfg_options: Optional[dict] = None,
+                random_init: bool = False) -> Config:
+    """``Config.fromfile(path)`` with the ``--cfg-options`` merged in;
+    ``random_init``: no pretrained backbone weights
+    (``model.backbone.init_cfg = None``), for tools whose numbers do not
+    depend on the weights."""
+    cfg = Config.fromfile(path)
+    if cfg_options:
+        cfg.merge_from_dict(cfg_options)
+    if random_init:
+        cfg.model.backbone.init_cfg = None
+    return cfg
+
+
+def config_scope(cfg: Config) -> str:
+    """The config's ``default_scope`` (mmseg when it names none)."""
+    return cfg.get('default_scope', None) or 'mmseg'
+
+
+def build_model(cfg: Config, meta: bool = False):
+    """``cfg.model`` built in the config's scope (``meta``: on the meta
+    device, weightless: for FLOPs and shapes)."""
+    import torch
+    from mmengine.registry import MODELS, init_default_scope
+
+    import veca_mm  # noqa: F401  (registers the VECA modules)
+    init_default_scope(config_scope(cfg))
+    if meta:
+        with torch.device('meta'):
+            return MODELS.build(cfg.model)
+    return MODELS.build(cfg.model)
+
+
+def runner_config(args) -> Config:
     """``args.config`` with ``--cfg-options``, ``--launcher`` and the work
     dir applied (CLI > config > ``./work_dirs/<config name>``)."""
-    cfg = Config.fromfile(args.config)
+    cfg = load_config(args.config, args.cfg_options)
     cfg.launcher = args.launcher
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
     if args.work_dir is not None:
         cfg.work_dir = args.work_dir
     elif cfg.get('work_dir', None) is None:

@@ -278,7 +278,10 @@ def generator_parser(description, out_help, **defaults):
 
 def generator_main(make, description, out_help, argv=None, **defaults):
     """``generator_parser``'s options passed on as ``make(OUT_DIR,
-    num_train=..., ...)``; returns what ``make`` returns."""
+    num_train=..., ...)``; says where the set went and returns what
+    ``make`` returns."""
     args = vars(generator_parser(description, out_help,
                                  **defaults).parse_args(argv))
-    return make(args.pop('out_dir'), **args)
+    out = make(args.pop('out_dir'), **args)
+    print(f'{make.__name__}: wrote {out}')
+    return out
