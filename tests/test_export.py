@@ -75,9 +75,9 @@ def tiny_backbone(num_layers=4, **kw):
 def test_bf16_autocast_within_tolerance_and_native_rope_costs_nothing(
         monkeypatch):
     """bf16 autocast vs fp32: relative L2 error of the feature maps <= 2e-2
-    (VECA-B at 512: 7e-3, tools/analysis_tools/benchmark_inference.py);
-    computing RoPE itself in bf16 adds no error beyond an fp32 RoPE under
-    the same autocast."""
+    (VECA-B at 512: 7e-3, tools/analysis_tools/benchmark_backbone.py
+    --rel-error); computing RoPE itself in bf16 adds no error beyond an
+    fp32 RoPE under the same autocast."""
     model = tiny_backbone(core_budgets=16).eval()
     x = torch.randn(2, 3, 64, 96)
 
