@@ -11,7 +11,7 @@ from mmengine.registry import init_default_scope
 from .conftest import REPO, load_tool
 from .tool_runs import run_tool
 
-CFG = REPO / 'configs/veca/upernet_veca-t_1xb4-600_mini-ade20k-96x96.py'
+CFG = REPO / 'configs/mini/upernet_veca-t_1xb4-600_mini-ade20k-96x96.py'
 
 
 @pytest.fixture(scope='module')

@@ -16,7 +16,7 @@ from mmengine.registry import init_default_scope
 
 from .conftest import REPO, TINY_ARCH, load_tool
 
-CFG = REPO / 'configs/veca/upernet_veca-t_1xb4-600_mini-ade20k-96x96.py'
+CFG = REPO / 'configs/mini/upernet_veca-t_1xb4-600_mini-ade20k-96x96.py'
 ITERS = 15
 
 

@@ -16,7 +16,7 @@ from veca_mm.datasets.path_checks import _LAYOUTS, layout_anchor
 
 from .conftest import REPO, load_tool
 
-CONFIGS = REPO / 'configs' / 'veca'
+CONFIGS = REPO / 'configs' / 'mini'
 ADE_CFG = CONFIGS / 'upernet_veca-t_1xb4-600_mini-ade20k-96x96.py'
 COCO_CFG = CONFIGS / 'mask-rcnn_veca-t_1xb2-20_mini-coco-128x128.py'
 CITY_CFG = CONFIGS / 'upernet_veca-t_1xb2-200_mini-cityscapes-128x256.py'

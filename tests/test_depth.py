@@ -19,8 +19,8 @@ from .conftest import REPO, load_tool
 from .learning import check_learnt, seed_opts
 from .tool_runs import run_tools
 
-MINI_NYU = REPO / 'configs/veca/depth-fpn_veca-t_1xb2-20_mini-nyu-64x64.py'
-MINI_KITTI = REPO / 'configs/veca/depth-fpn_veca-t_1xb2-20_mini-kitti-32x96.py'
+MINI_NYU = REPO / 'configs/mini/depth-fpn_veca-t_1xb2-20_mini-nyu-64x64.py'
+MINI_KITTI = REPO / 'configs/mini/depth-fpn_veca-t_1xb2-20_mini-kitti-32x96.py'
 FAST = [f'{k}_dataloader.{o}' for k in ('train', 'val', 'test')
         for o in ('num_workers=0', 'persistent_workers=False')]
 NAMES = ('d1', 'd2', 'd3', 'abs_rel', 'sq_rel', 'rmse', 'rmse_log', 'log10',

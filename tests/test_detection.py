@@ -24,7 +24,7 @@ from .conftest import REPO, load_tool
 from .learning import check_learnt, seed_opts
 from .tool_runs import run_tool
 
-MINI = REPO / 'configs/veca/mask-rcnn_veca-t_1xb2-20_mini-coco-128x128.py'
+MINI = REPO / 'configs/mini/mask-rcnn_veca-t_1xb2-20_mini-coco-128x128.py'
 HEADLINE_MASK = REPO / 'configs/veca_mask-rcnn_coco.py'
 HEADLINE_RETINA = REPO / 'configs/veca_retinanet_coco.py'
 TINY_ARCH = dict(embed_dims=64, num_layers=4, num_heads=2, mlp_ratio=2.0,

@@ -9,7 +9,7 @@ import pytest
 
 from .conftest import REPO, load_tool
 
-CFG = REPO / 'configs/veca/upernet_veca-t_1xb4-600_mini-ade20k-96x96.py'
+CFG = REPO / 'configs/mini/upernet_veca-t_1xb4-600_mini-ade20k-96x96.py'
 
 # A hook that records, on every rank, the core budget each forward used.
 RECORDER = '''

@@ -13,7 +13,7 @@ from veca_mm.models.backbones.veca import RoPE2d, apply_rope
 
 from .conftest import REPO, TINY_ARCH, load_tool
 
-MINI_NYU = REPO / 'configs/veca/depth-fpn_veca-t_1xb2-20_mini-nyu-64x64.py'
+MINI_NYU = REPO / 'configs/mini/depth-fpn_veca-t_1xb2-20_mini-nyu-64x64.py'
 
 
 def spec_freqs(head_dim):

@@ -13,9 +13,9 @@ from mmengine.config import Config
 from .conftest import REPO, load_tool
 
 CONFIGS = dict(
-    seg=REPO / 'configs/veca/upernet_veca-t_1xb4-600_mini-ade20k-96x96.py',
-    depth=REPO / 'configs/veca/depth-fpn_veca-t_1xb2-20_mini-nyu-64x64.py',
-    det=REPO / 'configs/veca/mask-rcnn_veca-t_1xb2-20_mini-coco-128x128.py')
+    seg=REPO / 'configs/mini/upernet_veca-t_1xb4-600_mini-ade20k-96x96.py',
+    depth=REPO / 'configs/mini/depth-fpn_veca-t_1xb2-20_mini-nyu-64x64.py',
+    det=REPO / 'configs/mini/mask-rcnn_veca-t_1xb2-20_mini-coco-128x128.py')
 
 
 @pytest.fixture(scope='module')

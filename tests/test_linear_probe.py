@@ -24,15 +24,15 @@ from .learning import check_learnt, seed_opts
 
 CONFIGS = REPO / 'configs'
 MINI = {
-    'ade20k': 'veca/linear_veca-t_1xb4-40_mini-ade20k-64x64.py',
-    'cityscapes': 'veca/linear_veca-t_1xb4-40_mini-cityscapes-64x64.py',
+    'ade20k': 'mini/linear_veca-t_1xb4-40_mini-ade20k-64x64.py',
+    'cityscapes': 'mini/linear_veca-t_1xb4-40_mini-cityscapes-64x64.py',
     'pascal-context-59':
-    'veca/linear_veca-t_1xb4-40_mini-pascal-context-59-64x64.py',
+    'mini/linear_veca-t_1xb4-40_mini-pascal-context-59-64x64.py',
     'pascal-context-60':
-    'veca/linear_veca-t_1xb4-40_mini-pascal-context-60-64x64.py',
-    'voc12aug': 'veca/linear_veca-t_1xb4-40_mini-voc12aug-64x64.py',
-    'nyu': 'veca/linear_veca-t_1xb2-40_mini-nyu-64x64.py',
-    'kitti': 'veca/linear_veca-t_1xb2-40_mini-kitti-32x96.py',
+    'mini/linear_veca-t_1xb4-40_mini-pascal-context-60-64x64.py',
+    'voc12aug': 'mini/linear_veca-t_1xb4-40_mini-voc12aug-64x64.py',
+    'nyu': 'mini/linear_veca-t_1xb2-40_mini-nyu-64x64.py',
+    'kitti': 'mini/linear_veca-t_1xb2-40_mini-kitti-32x96.py',
 }
 FULL = ['veca_linear_ade20k.py', 'veca_linear_cityscapes.py',
         'veca_linear_pascal-context-59.py', 'veca_linear_pascal-context-60.py',

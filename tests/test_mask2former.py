@@ -27,8 +27,8 @@ import veca_mm  # noqa: F401
 from .conftest import REPO, load_tool
 from .learning import check_learnt, seed_opts
 
-MINI_ADE = REPO / 'configs/veca/mask2former_veca-t_1xb4-200_mini-ade20k-96x96.py'
-MINI_PAN = (REPO / 'configs/veca/'
+MINI_ADE = REPO / 'configs/mini/mask2former_veca-t_1xb4-200_mini-ade20k-96x96.py'
+MINI_PAN = (REPO / 'configs/mini/'
             'mask2former_veca-t_1xb2-200_mini-coco-panoptic-128x128.py')
 HEAD_ADE = REPO / 'configs/veca_mask2former_ade20k.py'
 HEAD_PAN = REPO / 'configs/veca_mask2former_coco-panoptic.py'

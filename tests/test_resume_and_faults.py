@@ -16,8 +16,8 @@ import torch
 
 from .conftest import REPO, load_tool
 
-CFG = REPO / 'configs/veca/upernet_veca-t_1xb4-600_mini-ade20k-96x96.py'
-DET_CFG = REPO / 'configs/veca/mask-rcnn_veca-t_1xb2-20_mini-coco-128x128.py'
+CFG = REPO / 'configs/mini/upernet_veca-t_1xb4-600_mini-ade20k-96x96.py'
+DET_CFG = REPO / 'configs/mini/mask-rcnn_veca-t_1xb2-20_mini-coco-128x128.py'
 
 FAULTS = '''
 import glob, os, signal, threading, time

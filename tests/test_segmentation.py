@@ -15,8 +15,8 @@ from .conftest import REPO, load_tool
 from .learning import check_learnt, seed_opts
 from .tool_runs import run_tool
 
-MINI_ADE = REPO / 'configs/veca/upernet_veca-t_1xb4-600_mini-ade20k-96x96.py'
-MINI_CS = REPO / 'configs/veca/upernet_veca-t_1xb2-200_mini-cityscapes-128x256.py'
+MINI_ADE = REPO / 'configs/mini/upernet_veca-t_1xb4-600_mini-ade20k-96x96.py'
+MINI_CS = REPO / 'configs/mini/upernet_veca-t_1xb2-200_mini-cityscapes-128x256.py'
 # mIoU points above the trivial predictor (docs/testing.md: the spread)
 MIOU_MARGIN = 5
 FAST = ['train_dataloader.num_workers=0',

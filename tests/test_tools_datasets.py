@@ -17,7 +17,7 @@ import pytest
 from .conftest import REPO, load_tool
 
 # The repo's small configs (the demo's and the tests'), checked as they are.
-REPO_MINI_CONFIGS = sorted((REPO / 'configs' / 'veca').glob('*mini*.py'))
+REPO_MINI_CONFIGS = sorted((REPO / 'configs' / 'mini').glob('*mini*.py'))
 
 
 @pytest.fixture(scope='module')

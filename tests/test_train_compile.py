@@ -15,7 +15,7 @@ from mmengine.logging import MessageHub
 
 from tests.conftest import REPO, load_tool
 
-MINI_NYU = REPO / 'configs/veca/depth-fpn_veca-t_1xb2-20_mini-nyu-64x64.py'
+MINI_NYU = REPO / 'configs/mini/depth-fpn_veca-t_1xb2-20_mini-nyu-64x64.py'
 
 ITERS = 4
 FAST = [f'{k}_dataloader.{o}' for k in ('train', 'val', 'test')

@@ -23,7 +23,7 @@ from veca_mm.utils.core_budgets import apply_core_budgets
 from veca_mm.utils.mini_data import trivial_miou
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-CONFIG = osp.join(ROOT, 'configs', 'veca',
+CONFIG = osp.join(ROOT, 'configs', 'mini',
                   'upernet_veca-t_1xb4-600_mini-ade20k-96x96.py')
 
 

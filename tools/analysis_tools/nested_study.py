@@ -84,7 +84,7 @@ def parse_args(argv=None):
                    'instead of retraining them')
     args = p.parse_args(argv)
     cfg_name, _, data_name = TASKS[args.task]
-    args.config = args.config or osp.join(ROOT, 'configs', 'veca', cfg_name)
+    args.config = args.config or osp.join(ROOT, 'configs', 'mini', cfg_name)
     args.data_root = args.data_root or osp.join(ROOT, 'data', data_name)
     args.work_dir = args.work_dir or osp.join(
         ROOT, 'work_dirs',

@@ -22,7 +22,7 @@ Image sizes vary between 0.8x and 1.2x ``--size`` and avoid multiples of 16.
 Deterministic from ``--seed`` (an independent generator per image).
 
 Use it with ``metainfo=dict(classes=CLASSES)`` (see
-``configs/veca/mask-rcnn_veca-t_1xb2-20_mini-coco-128x128.py``).
+``configs/mini/mask-rcnn_veca-t_1xb2-20_mini-coco-128x128.py``).
 """
 import json
 import os

@@ -27,7 +27,7 @@ Deterministic from ``--seed`` (an independent generator per image).
 
 Use it with ``metainfo=dict(classes=CLASSES, thing_classes=THING_CLASSES,
 stuff_classes=STUFF_CLASSES)`` (see
-``configs/veca/mask2former_veca-t_1xb2-200_mini-coco-panoptic-128x128.py``).
+``configs/mini/mask2former_veca-t_1xb2-200_mini-coco-panoptic-128x128.py``).
 """
 import json
 import os

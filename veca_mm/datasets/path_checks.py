@@ -38,13 +38,13 @@ _LAYOUTS = {
         f'python {_CONVERTERS}/make_mini_coco.py OUT_DIR [--num-train 8] '
         '[--num-val 4] [--size 128] [--seed 0]; data_root = OUT_DIR; its 3 '
         'synthetic classes are set in '
-        'configs/veca/mask-rcnn_veca-t_1xb2-20_mini-coco-128x128.py'),
+        'configs/mini/mask-rcnn_veca-t_1xb2-20_mini-coco-128x128.py'),
     'CocoPanopticDataset': (
         'coco-panoptic',
         f'python {_CONVERTERS}/make_mini_coco_panoptic.py OUT_DIR '
         '[--num-train 8] [--num-val 4] [--size 128] [--seed 0]; '
         'data_root = OUT_DIR; its 3 thing and 3 stuff classes are set in '
-        'configs/veca/mask2former_veca-t_1xb2-200_mini-coco-panoptic-'
+        'configs/mini/mask2former_veca-t_1xb2-200_mini-coco-panoptic-'
         '128x128.py'),
     'NYUDataset': (
         'nyuv2',

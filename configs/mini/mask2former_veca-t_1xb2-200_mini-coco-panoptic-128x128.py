@@ -7,7 +7,7 @@
 # queries and 32-channel heads, so that it trains on a CPU.
 #
 #   python tools/dataset_converters/make_mini_coco_panoptic.py data/mini_coco_panoptic
-#   python tools/train.py configs/veca/mask2former_veca-t_1xb2-200_mini-coco-panoptic-128x128.py
+#   python tools/train.py configs/mini/mask2former_veca-t_1xb2-200_mini-coco-panoptic-128x128.py
 _base_ = ['../veca_mask2former_coco-panoptic.py']
 
 data_root = 'data/mini_coco_panoptic/'

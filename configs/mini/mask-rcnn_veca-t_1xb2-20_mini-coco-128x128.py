@@ -6,7 +6,7 @@
 #
 #   python tools/dataset_converters/make_mini_coco.py data/mini_coco
 #   python tools/train.py \
-#       configs/veca/mask-rcnn_veca-t_1xb2-20_mini-coco-128x128.py
+#       configs/mini/mask-rcnn_veca-t_1xb2-20_mini-coco-128x128.py
 _base_ = ['../veca_mask-rcnn_coco.py']
 
 data_root = 'data/mini_coco/'

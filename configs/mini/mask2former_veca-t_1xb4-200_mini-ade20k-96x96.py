@@ -6,7 +6,7 @@
 # queries and 32-channel heads, so that it trains on a CPU.
 #
 #   python tools/dataset_converters/make_mini_ade20k.py data/mini_ade20k
-#   python tools/train.py configs/veca/mask2former_veca-t_1xb4-200_mini-ade20k-96x96.py
+#   python tools/train.py configs/mini/mask2former_veca-t_1xb4-200_mini-ade20k-96x96.py
 _base_ = ['../veca_mask2former_ade20k.py']
 
 data_root = 'data/mini_ade20k/ADEChallengeData2016'
