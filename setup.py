@@ -25,7 +25,9 @@ setup(
     install_requires=[
         'torch>=2.6',  # weights_only=True loading by default
         'torchvision',
-        'mmengine>=0.10.7,<0.11',  # AtomicCheckpointHook checks the version
+        # AtomicCheckpointHook re-implements private CheckpointHook methods
+        # of exactly this version and refuses any other when it is built
+        'mmengine==0.10.7',
         'mmcv>=2.0.0rc4,<2.2.0',  # what mmseg 1.2 and mmdet 3.3 accept
         'mmsegmentation>=1.2.2,<1.3',
         'mmdet>=3.3.0,<3.4',

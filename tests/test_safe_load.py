@@ -324,3 +324,55 @@ def test_import_adds_exactly_safe_globals():
                          text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-3000:]
     assert out.stdout.split() == ['ok', str(len(SAFE_GLOBALS))]
+
+
+@pytest.mark.parametrize('zip_format', [True, False])
+def test_mmap_maps_the_same_checkpoint(runner_ckpt, tmp_path, zip_format):
+    """``mmap=True`` (``check_load_from``: keys and shapes without a second
+    read) gives the same content; a legacy (non-zip) file is read."""
+    full = load_checkpoint_safely(runner_ckpt)
+    path = runner_ckpt
+    if not zip_format:
+        path = tmp_path / 'legacy.pth'
+        torch.save(full, path, _use_new_zipfile_serialization=False)
+    mapped = load_checkpoint_safely(path, mmap=True)
+    assert mapped['state_dict'].keys() == full['state_dict'].keys()
+    for k, v in full['state_dict'].items():
+        assert torch.equal(mapped['state_dict'][k], v), k
+    assert mapped['meta'].keys() == full['meta'].keys()
+
+
+@pytest.mark.parametrize('cut', ['half', 'tail'])
+def test_mmap_of_a_truncated_file_is_the_same_clear_error(runner_ckpt,
+                                                          tmp_path, cut):
+    data = runner_ckpt.read_bytes()
+    path = tmp_path / f'{cut}.pth'
+    path.write_bytes(data[:len(data) // 2] if cut == 'half' else data[:-10])
+    with pytest.raises(CorruptCheckpointError, match='truncated'):
+        load_checkpoint_safely(path, mmap=True)
+
+
+def test_import_needs_no_private_framework_name():
+    """No module of veca_mm imports a private name of torch or the mm
+    libraries at import time (such imports go inside the version-checked
+    code path that needs them): ``import veca_mm`` survives their
+    refactors."""
+    import ast
+    import pathlib
+    root = pathlib.Path(__file__).resolve().parents[1] / 'veca_mm'
+    frameworks = ('torch', 'mmengine', 'mmcv', 'mmseg', 'mmdet')
+    private = []
+    for path in sorted(root.rglob('*.py')):
+        for node in ast.parse(path.read_text()).body:  # module level only
+            if isinstance(node, ast.ImportFrom) and node.module and \
+                    node.module.split('.')[0] in frameworks:
+                names = [node.module] + [a.name for a in node.names]
+            elif isinstance(node, ast.Import):
+                names = [a.name for a in node.names
+                         if a.name.split('.')[0] in frameworks]
+            else:
+                continue
+            if any(p.startswith('_') for n in names for p in n.split('.')):
+                private.append(f'{path.name}:{node.lineno} '
+                               f'{ast.unparse(node)}')
+    assert not private, private

@@ -329,7 +329,7 @@ def test_check_load_from_refuses_half_loaded_backbones(tmp_path, released):
 def test_tools_test_reports_missing_backbone_keys(tmp_path):
     """tools/test.py CONFIG CKPT stops with the key list, before testing."""
     from .conftest import REPO
-    cfg_path = REPO / 'configs/veca/upernet_veca-t_1xb4-600_mini-ade20k-96x96.py'
+    cfg_path = REPO / 'configs/mini/upernet_veca-t_1xb4-600_mini-ade20k-96x96.py'
     data = tmp_path / 'ade'
     load_tool('tools/dataset_converters/make_mini_ade20k.py').make_mini_ade20k(
         str(data), num_train=1, num_val=1, size=32)
@@ -353,3 +353,35 @@ def test_layer_decay_places_the_projection_on_the_output_side():
     from veca_mm.engine.optimizers.layer_decay_optim_constructor import \
         get_layer_id_for_veca
     assert get_layer_id_for_veca('backbone.output_proj.weight', 12) == 13
+
+
+def test_check_load_from_maps_the_file_instead_of_reading_it(tmp_path,
+                                                              monkeypatch):
+    """The runner reads load_from itself: the check only maps the file
+    (keys and shapes), so a load reads the weights once."""
+    import veca_mm.apis.checkpoints as apis_ckpt
+    model = _Segmentor()
+    torch.save(dict(state_dict=model.state_dict()), tmp_path / 'ok.pth')
+    real, calls = apis_ckpt.load_checkpoint_safely, []
+
+    def spy(path, **kw):
+        calls.append(kw)
+        return real(path, **kw)
+
+    monkeypatch.setattr(apis_ckpt, 'load_checkpoint_safely', spy)
+    check_load_from(model, str(tmp_path / 'ok.pth'))
+    assert [c.get('mmap') for c in calls] == [True]
+
+
+def test_init_backbone_is_marked_initialised(released):
+    """Through mmengine's public flag: a model that holds it, initialised
+    by a runner (init_weights of the parent), keeps the loaded weights."""
+    from mmengine.model import BaseModule
+    model = init_backbone(released, core_budgets=8)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    assert model.is_init
+    parent = BaseModule()
+    parent.backbone = model
+    parent.init_weights()
+    for k, v in model.state_dict().items():
+        assert torch.equal(v, before[k]), k

@@ -56,7 +56,7 @@ def init_backbone(checkpoint: str, map_location='cpu',
     model = VECA(**kwargs)
     model.load_veca_state_dict(state, (desc or {}).get('arch'), source=path,
                                description=desc)
-    model._is_init = True
+    model.is_init = True  # mmengine's public flag: init_weights keeps it
     return model.to(device).eval()
 
 
@@ -82,7 +82,9 @@ def check_load_from(model: nn.Module, checkpoint: Optional[str],
         return
     if not osp.isfile(path):
         raise FileNotFoundError(f'Checkpoint to load not found: {path!r}')
-    ckpt = load_checkpoint_safely(path, map_location=map_location)
+    # mapped, not read: only keys and shapes are looked at here, and the
+    # runner reads the file itself (one read per load)
+    ckpt = load_checkpoint_safely(path, map_location=map_location, mmap=True)
     if isinstance(ckpt, dict) and 'student' in ckpt:
         raise ValueError(
             f'{path} is a released VECA checkpoint (backbone weights and '

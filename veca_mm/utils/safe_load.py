@@ -18,6 +18,7 @@ documentation: ``docs/install.md``, "The weights-only allowlist").
 import os
 import pickle
 import re
+import zipfile
 from typing import Any, Callable, List, Tuple, Union
 
 import numpy as np
@@ -187,8 +188,13 @@ def _corrupt(path: str, exc: BaseException) -> CorruptCheckpointError:
 
 
 def load_checkpoint_safely(path: Union[str, os.PathLike],
-                           map_location: Any = 'cpu') -> Any:
+                           map_location: Any = 'cpu',
+                           mmap: bool = False) -> Any:
     """``torch.load(path, weights_only=True)`` with veca_mm's allowlist.
+
+    ``mmap=True`` maps the tensors' data instead of reading it (zip-format
+    files; others are read): keys and shapes without a second full read of
+    a file that mmengine reads anyway.
 
     Raises:
         FileNotFoundError: ``path`` does not exist.
@@ -202,7 +208,8 @@ def load_checkpoint_safely(path: Union[str, os.PathLike],
         raise FileNotFoundError(f'Checkpoint not found: {path!r}')
     register_safe_globals()
     try:
-        return torch.load(path, map_location=map_location, weights_only=True)
+        return torch.load(path, map_location=map_location, weights_only=True,
+                          mmap=mmap and zipfile.is_zipfile(path))
     except pickle.UnpicklingError as e:
         msg = str(e)
         if not any(marker in msg for marker in _REFUSAL_MARKERS):

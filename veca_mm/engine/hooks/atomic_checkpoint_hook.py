@@ -25,7 +25,6 @@ import os.path as osp
 
 import mmengine
 from mmengine.dist import is_main_process
-from mmengine.fileio.io import _parse_uri_prefix
 from mmengine.hooks import CheckpointHook
 from mmengine.registry import HOOKS
 
@@ -90,9 +89,10 @@ class AtomicCheckpointHook(CheckpointHook):
             # writes off.
             out_dir = self.out_dir if self.out_dir is not None else \
                 runner.work_dir
+            # a local folder: no URI prefix (``s3://``, ``http://`` ...)
             self.atomic = (self.backend_args is None
                            and self.file_client_args is None
-                           and _parse_uri_prefix(str(out_dir)) == '')
+                           and '://' not in str(out_dir))
             if self.atomic:
                 self.backend_args = dict(backend=ATOMIC_BACKEND)
         super().before_train(runner)
