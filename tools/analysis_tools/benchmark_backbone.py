@@ -82,8 +82,8 @@ import statistics
 import sys
 import time
 
-from veca_mm.utils.bench import (DTYPES, autocast, cpu_report, gib, is_oom,
-                                 measure_peak_rss, peak_rss_bytes,
+from veca_mm.utils.bench import (DTYPES, autocast, cpu_report, gib,
+                                 measure_peak_rss, oom_as_result,
                                  print_result, spawn_case, status_text)
 from veca_mm.utils.cli import parse_size
 
@@ -340,7 +340,8 @@ def run_case(args, case: dict) -> dict:
     cuda = args.device == 'cuda'
     res = dict(case, device=args.device, threads=torch.get_num_threads(),
                mode='train' if args.train else 'inference')
-    try:
+    peak = torch.cuda.max_memory_allocated if cuda else None
+    with oom_as_result(res, peak):
         torch.manual_seed(0)
         module, fn = build_model(model, args, h, w)
         if hasattr(module, 'init_weights') and model.startswith('veca'):
@@ -358,13 +359,6 @@ def run_case(args, case: dict) -> dict:
             res['rel_error'] = rel_error(fn, x, case['dtype'], args.device)
         if args.profile or cuda or args.sdpa_report:
             res.update(profile_step(args, model, step, cuda))
-    except BaseException as exc:  # noqa: B902 - classify, then report
-        if not is_oom(exc):
-            raise
-        peak = torch.cuda.max_memory_allocated() if cuda else \
-            peak_rss_bytes()
-        res.update(status='oom', error=str(exc).strip().splitlines()[0][:300],
-                   peak_bytes=peak)
     return res
 
 

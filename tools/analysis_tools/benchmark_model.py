@@ -62,7 +62,7 @@ def run_case(args, case: dict) -> dict:
         torch.set_num_threads(args.threads)
     res = dict(case, threads=torch.get_num_threads())
     amp = bench.autocast(case['dtype'])
-    try:
+    with bench.oom_as_result(res):
         torch.manual_seed(0)
         cfg = load_cfg(args.config, args.cfg_options, case['backbone_from'])
         model = build(cfg, case['budget'])
@@ -79,11 +79,6 @@ def run_case(args, case: dict) -> dict:
             times.append(time.perf_counter() - t0)
         res.update(status='ok', times_s=times,
                    median_s=statistics.median(times))
-    except BaseException as exc:  # noqa: B902 - classify, then report
-        if not bench.is_oom(exc):
-            raise
-        res.update(status='oom', error=str(exc).splitlines()[0][:300],
-                   peak_bytes=bench.peak_rss_bytes())
     return res
 
 

@@ -25,7 +25,7 @@ from typing import Callable, Optional, Sequence
 
 __all__ = [
     'RESULT_TAG', 'DTYPES', 'print_result', 'read_result', 'spawn_case',
-    'is_oom', 'status_text', 'gib', 'proc_status_kib', 'reset_peak_rss',
+    'is_oom', 'oom_as_result', 'status_text', 'gib', 'proc_status_kib', 'reset_peak_rss',
     'peak_rss_bytes', 'measure_peak_rss', 'cpu_report', 'autocast'
 ]
 
@@ -66,6 +66,20 @@ def is_oom(exc: BaseException) -> bool:
         return True
     return isinstance(exc, RuntimeError) and any(
         m in str(exc).lower() for m in OOM_MARKERS)
+
+
+@contextlib.contextmanager
+def oom_as_result(res: dict, peak: Optional[Callable[[], int]] = None):
+    """Running out of memory inside the block is a result: ``res`` gets
+    ``status='oom'``, the error's first line and the peak (``peak()``, by
+    default this process's peak resident set); anything else propagates."""
+    try:
+        yield res
+    except BaseException as exc:  # noqa: B902 - classify, then report
+        if not is_oom(exc):
+            raise
+        res.update(status='oom', error=str(exc).strip().splitlines()[0][:300],
+                   peak_bytes=(peak or peak_rss_bytes)())
 
 
 # ---------------------------------------------------------------------- #
