@@ -1,3 +1,4 @@
 from .veca import VECA
+from .veca_lora import VECALoRA
 
-__all__ = ['VECA']
+__all__ = ['VECA', 'VECALoRA']
