@@ -106,6 +106,29 @@ def test_odd_sizes_pad_bottom_right():
     torch.testing.assert_close(model(padded)[1], outs[1])
 
 
+def test_padding_in_eval_warns_once_with_the_fix():
+    """Padding inside the backbone misaligns a segmentor's output (#30):
+    in eval mode one warning per model naming sizes and the fix; none for
+    patch multiples and none in training (crops, detectors)."""
+    import warnings
+    model = VECA(arch=TINY_ARCH).eval()
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter('always')
+        model(torch.randn(1, 3, 32, 48))  # multiples of 16
+        model.train()(torch.randn(1, 3, 33, 50))
+        model.eval()
+        for _ in range(2):
+            model(torch.randn(1, 3, 65, 97))
+        VECA(arch=TINY_ARCH, patch_size=8).eval()(torch.randn(1, 3, 20, 24))
+    msgs = [str(w.message) for w in seen if w.category is UserWarning
+            and 'VECA got' in str(w.message)]
+    assert len(msgs) == 2, msgs
+    assert '65x97' in msgs[0] and 'patch size 16' in msgs[0]
+    assert 'test_cfg=dict(size_divisor=16)' in msgs[0]
+    assert 'pad_size_divisor=a multiple of 16' in msgs[0]
+    assert '20x24' in msgs[1] and 'size_divisor=8)' in msgs[1]
+
+
 def test_one_patch_works_and_smaller_is_an_error():
     model = VECA(arch=TINY_ARCH).eval()
     assert model(torch.randn(1, 3, 16, 16))[0].shape == (1, 32, 1, 1)

@@ -9,6 +9,7 @@ core budget ``C`` (a multiple of the chunk size), chosen at test time.
 """
 import contextlib
 import math
+import warnings
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
@@ -44,7 +45,16 @@ def farthest_point_init(num_cores: int, pool: int = 1000,
 
 
 class RoPE2d(nn.Module):
-    """Axial 2-D rotary embedding over (x, y) positions in [-1, 1]."""
+    """Axial 2-D rotary embedding over (x, y) positions in [-1, 1].
+
+    Args:
+        head_dim (int): Head width ``h``; ``h/4`` frequencies per axis.
+        base (float): Period base (periods ``base**(4i/h)``). Default: 100.
+        zero_fraction (float): Share of the ``h/4`` periods set to infinity
+            (frequency 0), rounded as the released code. Default: 0.125.
+        zero_from (str): ``'low'`` zeroes the largest periods, ``'high'``
+            the smallest. Default: ``'low'``.
+    """
 
     def __init__(self, head_dim: int, base: float = 100.,
                  zero_fraction: float = 0.125, zero_from: str = 'low'):
@@ -196,8 +206,18 @@ class VECABlock(nn.Module):
 
 
 class PatchEmbed(nn.Module):
+    """Non-overlapping patches to tokens: a strided conv, then optionally a
+    LayerNorm (released ``patch_embed_use_ln``).
 
-    def __init__(self, in_channels, embed_dims, patch_size, norm: bool):
+    Args:
+        in_channels (int): Input image channels.
+        embed_dims (int): Token width.
+        patch_size (int): Patch side (the conv's kernel and stride).
+        norm (bool): LayerNorm over each token after the projection.
+    """
+
+    def __init__(self, in_channels: int, embed_dims: int, patch_size: int,
+                 norm: bool):
         super().__init__()
         self.proj = nn.Conv2d(in_channels, embed_dims, patch_size, patch_size)
         if norm:
@@ -212,6 +232,33 @@ class PatchEmbed(nn.Module):
         return x, hw
 
 
+def _check_coord_aug(shift, jitter, rescale) -> tuple:
+    """The coordinate augmentation's parts: None (off) or a number,
+    ``>= 0`` for the shift and ``>= 1`` for the two scale factors."""
+    for name, v in (('coord_shift', shift), ('coord_jitter', jitter),
+                    ('coord_rescale', rescale)):
+        if v is not None and (not isinstance(v, (int, float)) or v < 0
+                              or (name != 'coord_shift' and v < 1)):
+            raise ValueError(
+                f'{name}={v!r}: use None (off) or a number '
+                f'{">= 0" if name == "coord_shift" else ">= 1"}.')
+    return shift, jitter, rescale
+
+
+def _check_frozen_args(**given) -> None:
+    """``frozen=True`` never trains: refuse the arguments that only act in
+    training rather than ignore them."""
+    defaults = dict(train_core_budgets=None, drop_path_rate=0.,
+                    with_cp=False, frozen_stages=-1)
+    bad = {k: v for k, v in given.items() if v != defaults[k]}
+    if bad:
+        raise ValueError(
+            f'frozen=True keeps VECA in eval mode without gradients, so '
+            f'{bad} would never act: set ' + ', '.join(
+                f'{k}={defaults[k]!r}' for k in bad) +
+            ' (the probe runs at core_budgets).')
+
+
 BudgetSpec = Union[int, Sequence[int]]
 
 
@@ -221,58 +268,90 @@ class VECA(BaseModule):
 
     Returns stride-``patch_size`` maps ``B x D x Hp x Wp`` of the layers in
     ``out_indices`` (plus the first core's output as a CLS token when
-    ``output_cls_token``); a pyramid neck makes them multi-scale.
+    ``output_cls_token``); a pyramid neck makes them multi-scale. Inputs
+    whose sides are not multiples of ``patch_size`` are zero-padded at the
+    bottom/right; in eval mode that warns once, because a segmentor would
+    resize the padded grid onto the unpadded image (pad in the data
+    preprocessor instead, which mmseg crops back).
 
     Core budgets are elastic. ``core_budgets`` is an int, or a tuple with one
     budget per *stage*: the layers split into ``len(core_budgets)`` equal
     consecutive stages. Entering a stage with a smaller budget drops the tail
     cores (tokens and coordinates); a larger budget appends the next cores of
     the bank with their learned initial tokens and coordinates (after the
-    carried cores' coordinate update of that layer). ``train_core_budgets``
-    (``dict(budgets=..., weights=...)``; budgets may be per-stage tuples)
-    draws one budget per training iteration, the same on every process and
-    reproducible from ``seed`` and the iteration (read from mmengine's
-    message hub), as the released models were trained. Evaluation always
-    uses ``core_budgets``.
+    carried cores' coordinate update of that layer). Evaluation always uses
+    ``core_budgets``; ``train_core_budgets`` draws one budget per training
+    iteration, as the released models were trained.
 
     Args:
-        arch: ``'small' | 'splus' | 'base' | 'large'`` or a dict with exactly
-            the keys ``embed_dims, num_layers, num_heads, mlp_ratio,
-            num_cores`` and optionally ``distill_dims`` (the width of the
-            distillation projection ``output_proj``, released
-            ``distill_output_dim``; small, splus and large have 768).
-        patch_norm: LayerNorm after the patch projection (released:
+        arch (str | dict): ``'small'``, ``'splus'``, ``'base'`` or
+            ``'large'``, or a dict with exactly the keys ``embed_dims,
+            num_layers, num_heads, mlp_ratio, num_cores`` and optionally
+            ``distill_dims`` (the width of the distillation projection
+            ``output_proj``, released ``distill_output_dim``; small, splus
+            and large have 768). Default: ``'base'``.
+        patch_size (int): Side of the square patches (stride of the output
+            maps; released ``patch_size``). Default: 16.
+        in_channels (int): Input image channels. Default: 3.
+        patch_norm (bool): LayerNorm after the patch projection (released
             ``patch_embed_use_ln``; False for the released families).
-        out_indices: layer indices whose outputs are returned.
-        final_norm: apply the released final LayerNorm to every output.
-        coord_aug: the released train-mode patch-coordinate augmentation;
-            False turns all of it off.
-        coord_shift, coord_jitter, coord_rescale: its parts (released
-            ``rope_shift_coords``, ``rope_jitter_coords``,
-            ``rope_rescale_coords``; None turns a part off): shift by
-            ``U(-s, s)`` per axis, scale each axis by ``exp(U(-ln j, ln j))``,
-            scale both by ``exp(U(-ln r, ln r))``.
-        rope_zero_fraction, rope_zero_from: ``round(p * h/4)`` RoPE periods
-            set to infinity, the largest (``'low'``) or the smallest
-            (``'high'``) (released ``rope_p_zero_freqs``,
-            ``rope_zero_freqs_from``).
-        distill_proj: apply the distillation projection ``output_proj`` (when
-            the arch has one) to the last layer's map and the CLS token, as
-            the released forward does: features in the teacher's space (for
-            linear probes, retrieval, feature matching). Off, the last map is
+            Default: False.
+        core_chunk (int): Cores per chunk of the bank: budgets are multiples
+            of it and ``num_cores`` must be one (released
+            ``nested_chunk_size``). Default: 8.
+        out_indices (int | Sequence[int]): Layers whose outputs are
+            returned (negative counts from the end). Default: -1.
+        core_budgets (int | Sequence[int], optional): Evaluation budget, or
+            one budget per stage. None means all ``num_cores``.
+            Default: None.
+        train_core_budgets (dict, optional): ``dict(budgets=..., weights=...,
+            seed=0)``: one budget (int or per-stage tuple) drawn per training
+            iteration, the same on every process and reproducible from
+            ``seed`` and the iteration (mmengine's message hub). None trains
+            at ``core_budgets``. Default: None.
+        final_norm (bool): Apply the released final LayerNorm to every
+            output. Default: True.
+        output_cls_token (bool): Return ``(map, cls)`` pairs. Default: False.
+        coord_aug (bool): The released train-mode patch-coordinate
+            augmentation; False turns all of it off. Default: True.
+        coord_shift (float, optional): Shift by ``U(-s, s)`` per axis
+            (released ``rope_shift_coords``; None: off). Default: 0.08.
+        coord_jitter (float, optional): Scale each axis by
+            ``exp(U(-ln j, ln j))`` (released ``rope_jitter_coords``; None:
+            off). Default: None.
+        coord_rescale (float, optional): Scale both axes by
+            ``exp(U(-ln r, ln r))`` (released ``rope_rescale_coords``; None:
+            off). Default: 2.0.
+        rope_zero_fraction (float): ``round(p * h/4)`` RoPE periods set to
+            infinity (released ``rope_p_zero_freqs``). Default: 0.125.
+        rope_zero_from (str): Zero the largest (``'low'``) or the smallest
+            (``'high'``) periods (released ``rope_zero_freqs_from``).
+            Default: ``'low'``.
+        distill_proj (bool): Apply the distillation projection
+            ``output_proj`` (when the arch has one) to the last layer's map
+            and the CLS token, as the released forward does: features in the
+            teacher's space (linear probes, retrieval). Off, the last map is
             the final-normed ``embed_dims``-wide stream a neck fine-tunes
             from, and ``output_proj`` stays loaded but frozen and unused.
-        frozen_stages: freeze the patch embedding and core bank (``>= 0``)
-            and the first ``frozen_stages`` blocks.
-        frozen: freeze the whole backbone, for frozen-backbone (linear)
-            probing: every parameter gets ``requires_grad=False``, the
-            backbone stays in eval mode even when the runner calls
-            ``model.train()`` (no coordinate augmentation, no nested budget
-            draws, no drop path; it always runs ``core_budgets``) and its
-            forward runs under ``torch.no_grad()``, so a probe's memory and
-            time are the head's. Arguments that only act in training
+            Default: False.
+        drop_path_rate (float): Stochastic depth rate of the last block,
+            rising linearly from 0 at the first. Default: 0.
+        with_cp (bool): Activation checkpointing of each block in training
+            (less memory, one more forward). Default: False.
+        frozen_stages (int): Freeze the patch embedding and core bank
+            (``>= 0``) and the first ``frozen_stages`` blocks; -1 freezes
+            nothing. Default: -1.
+        frozen (bool): Freeze the whole backbone, for frozen-backbone
+            (linear) probing: no parameter needs a gradient, the backbone
+            stays in eval mode even when the runner calls ``model.train()``
+            (no coordinate augmentation, budget draws or drop path) and runs
+            under ``torch.no_grad()``. Arguments that only act in training
             (``train_core_budgets``, ``drop_path_rate``, ``with_cp``,
-            ``frozen_stages``) are refused with it rather than ignored.
+            ``frozen_stages``) are refused with it. Default: False.
+        init_cfg (dict | list[dict], optional): mmengine initialisation;
+            a ``Pretrained`` entry (``checkpoint``, ``prefix``,
+            ``map_location``) loads a released or mm checkpoint *strictly*.
+            Default: None.
     """
 
     def __init__(self,
@@ -301,7 +380,7 @@ class VECA(BaseModule):
         super().__init__(init_cfg=init_cfg)
         self.arch = resolve_arch(arch)
         self.arch_name = arch_name(self.arch)
-        D = self.embed_dims = self.arch['embed_dims']
+        self.embed_dims = self.arch['embed_dims']
         L = self.num_layers = self.arch['num_layers']
         self.num_heads = self.arch['num_heads']
         M = self.num_cores = self.arch['num_cores']
@@ -314,43 +393,44 @@ class VECA(BaseModule):
         self.final_norm_enabled = final_norm
         self.output_cls_token = output_cls_token
         self.coord_aug = coord_aug
-        for name, v in (('coord_shift', coord_shift),
-                        ('coord_jitter', coord_jitter),
-                        ('coord_rescale', coord_rescale)):
-            if v is not None and (not isinstance(v, (int, float)) or v < 0
-                                  or (name != 'coord_shift' and v < 1)):
-                raise ValueError(
-                    f'{name}={v!r}: use None (off) or a number '
-                    f'{">= 0" if name == "coord_shift" else ">= 1"}.')
-        self.coord_shift = coord_shift
-        self.coord_jitter = coord_jitter
-        self.coord_rescale = coord_rescale
+        self.coord_shift, self.coord_jitter, self.coord_rescale = \
+            _check_coord_aug(coord_shift, coord_jitter, coord_rescale)
         self.distill_dims = self.arch.get('distill_dims')
         self.distill_proj = bool(distill_proj)
-        if self.distill_proj and not final_norm:
-            raise ValueError(
-                'distill_proj=True projects the final-normed tokens, as the '
-                'released forward does: it needs final_norm=True.')
         self.with_cp = with_cp
         if not -1 <= frozen_stages <= L:
             raise ValueError(f'frozen_stages={frozen_stages} out of range '
                              f'[-1, {L}] for a {L}-layer VECA.')
         self.frozen_stages = frozen_stages
         if frozen:
-            ignored = dict(train_core_budgets=train_core_budgets,
-                           drop_path_rate=drop_path_rate, with_cp=with_cp,
-                           frozen_stages=frozen_stages)
-            defaults = dict(train_core_budgets=None, drop_path_rate=0.,
-                            with_cp=False, frozen_stages=-1)
-            bad = {k: v for k, v in ignored.items() if v != defaults[k]}
-            if bad:
-                raise ValueError(
-                    f'frozen=True keeps VECA in eval mode without gradients, '
-                    f'so {bad} would never act: set ' + ', '.join(
-                        f'{k}={defaults[k]!r}' for k in bad) +
-                    ' (the probe runs at core_budgets).')
+            _check_frozen_args(train_core_budgets=train_core_budgets,
+                               drop_path_rate=drop_path_rate,
+                               with_cp=with_cp, frozen_stages=frozen_stages)
         self.frozen = bool(frozen)
+        self.out_indices = self._check_out_indices(out_indices, final_norm)
+        self.core_budgets = self._check_budgets(
+            M if core_budgets is None else core_budgets, 'core_budgets')
+        self.train_core_budgets = self._check_train_budgets(
+            train_core_budgets)
+        self._draw_counter = 0
+        self._core_record = None  # see record_cores()
+        self._warned_padding = False  # see _pad_to_patches()
+        # The per-stage budgets of the latest forward (FiniteLossHook names
+        # them when a loss goes non-finite).
+        self.last_budgets = None
+        self._build_layers(patch_norm, drop_path_rate, rope_zero_fraction,
+                           rope_zero_from)
+        self.rope_zero_fraction = float(rope_zero_fraction)
+        self.rope_zero_from = rope_zero_from
+        self._freeze_stages()
 
+    def _check_out_indices(self, out_indices, final_norm: bool) -> List[int]:
+        """Layer indices in ``[0, L)``; ``distill_proj`` needs the last."""
+        L = self.num_layers
+        if self.distill_proj and not final_norm:
+            raise ValueError(
+                'distill_proj=True projects the final-normed tokens, as the '
+                'released forward does: it needs final_norm=True.')
         if isinstance(out_indices, int):
             out_indices = [out_indices]
         if not len(out_indices):
@@ -358,36 +438,32 @@ class VECA(BaseModule):
                 'out_indices is empty: the backbone would return no feature '
                 f'map. Give layer indices in [{-L}, {L - 1}], e.g. -1 (the '
                 'last layer) or (3, 5, 7, 11).')
-        self.out_indices = []
+        checked = []
         for i in out_indices:
             if not -L <= i < L:
                 raise ValueError(
                     f'out_indices contains {i}, out of range for a {L}-layer '
                     f'VECA: use layer indices in [{-L}, {L - 1}].')
-            self.out_indices.append(i % L)
-        if self.distill_proj and L - 1 not in self.out_indices:
+            checked.append(i % L)
+        if self.distill_proj and L - 1 not in checked:
             raise ValueError(
                 'distill_proj=True projects the last layer\'s output (the '
-                'released distillation head), but out_indices='
-                f'{self.out_indices} lacks layer {L - 1}: add -1.')
+                f'released distillation head), but out_indices={checked} '
+                f'lacks layer {L - 1}: add -1.')
+        return checked
 
-        self.core_budgets = self._check_budgets(
-            M if core_budgets is None else core_budgets, 'core_budgets')
-        self.train_core_budgets = self._check_train_budgets(
-            train_core_budgets)
-        self._draw_counter = 0
-        self._core_record = None  # see record_cores()
-        # The per-stage budgets of the latest forward (FiniteLossHook names
-        # them when a loss goes non-finite).
-        self.last_budgets = None
-
-        self.patch_embed = PatchEmbed(in_channels, D, patch_size, patch_norm)
-        n_chunks = M // core_chunk
+    def _build_layers(self, patch_norm: bool, drop_path_rate: float,
+                      rope_zero_fraction: float, rope_zero_from: str) -> None:
+        """The patch embedding, core bank, blocks and output layers."""
+        D, L, M = self.embed_dims, self.num_layers, self.num_cores
+        self.patch_embed = PatchEmbed(self.in_channels, D, self.patch_size,
+                                      patch_norm)
+        chunk, n_chunks = self.core_chunk, M // self.core_chunk
         self.query_token_chunks = nn.ParameterList([
-            nn.Parameter(torch.randn(1, core_chunk, D) / math.sqrt(D))
+            nn.Parameter(torch.randn(1, chunk, D) / math.sqrt(D))
             for _ in range(n_chunks)
         ])
-        coords = farthest_point_init(M).view(n_chunks, 1, core_chunk, 2)
+        coords = farthest_point_init(M).view(n_chunks, 1, chunk, 2)
         self.qcoord_chunks = nn.ParameterList(
             [nn.Parameter(torch.empty(c.shape).copy_(c)) for c in coords])
         self.pos_linears = nn.ModuleList(
@@ -396,8 +472,6 @@ class VECA(BaseModule):
         self.rope = RoPE2d(D // self.num_heads,
                            zero_fraction=rope_zero_fraction,
                            zero_from=rope_zero_from)
-        self.rope_zero_fraction = float(rope_zero_fraction)
-        self.rope_zero_from = rope_zero_from
         dpr = [drop_path_rate * i / max(L - 1, 1) for i in range(L)]
         self.blocks = nn.ModuleList([
             VECABlock(D, self.num_heads, self.arch['mlp_ratio'], dpr[i])
@@ -409,7 +483,6 @@ class VECA(BaseModule):
             # Unused without distill_proj: frozen, so DDP and the optimizer
             # never wait for its gradients; it still loads and saves.
             self.output_proj.requires_grad_(self.distill_proj)
-        self._freeze_stages()
 
     # ------------------------------------------------------------------ #
     # Core budgets
@@ -578,6 +651,32 @@ class VECA(BaseModule):
                 f'{self.patch_size} patch; resize or pad inputs to at least '
                 f'{self.patch_size}x{self.patch_size}.')
 
+    def _pad_to_patches(self, x: torch.Tensor) -> torch.Tensor:
+        """Zero-pad the bottom/right to a multiple of ``patch_size``.
+
+        The output grid is then the padded image's, which a segmentor would
+        resize onto the unpadded image (misaligned predictions): in eval
+        mode this warns once per model, naming the data-preprocessor fix.
+        Training crops and detectors (which pad themselves) are unaffected.
+        """
+        P = self.patch_size
+        h, w = x.shape[-2:]
+        pad_h, pad_w = (-h) % P, (-w) % P
+        if not (pad_h or pad_w):
+            return x
+        if not self.training and not self._warned_padding:
+            self._warned_padding = True
+            warnings.warn(
+                f'VECA got a {h}x{w} input, not a multiple of its patch size '
+                f'{P}: it pads the bottom/right and returns the padded grid, '
+                'which a segmentor resizes onto the unpadded image '
+                f'(predictions shifted by up to {P - 1} px). Pad in the data '
+                'preprocessor, which crops the padding back: set '
+                f'model.data_preprocessor.test_cfg=dict(size_divisor={P}) '
+                f'(mmseg) or pad_size_divisor=a multiple of {P} (mmdet).',
+                UserWarning, stacklevel=2)
+        return F.pad(x, (0, pad_w, 0, pad_h))
+
     def forward(self, x: torch.Tensor):
         if self.frozen and torch.is_grad_enabled():
             # frozen: no autograd graph through the backbone at all
@@ -585,10 +684,7 @@ class VECA(BaseModule):
                 return self.forward(x)
         self._check_input(x)
         B = x.shape[0]
-        P = self.patch_size
-        pad_h, pad_w = (-x.shape[2]) % P, (-x.shape[3]) % P
-        if pad_h or pad_w:
-            x = F.pad(x, (0, pad_w, 0, pad_h))
+        x = self._pad_to_patches(x)
         patches, (hp, wp) = self.patch_embed(x)
         # RoPE tables in the dtype q and k have: cast once per forward for
         # the patches, per layer only for the cores (apply_rope's cast is
