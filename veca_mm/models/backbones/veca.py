@@ -16,7 +16,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 import torch.utils.checkpoint as cp
-from mmengine.logging import MessageHub, print_log
+from mmengine.logging import MessageHub
 from mmengine.model import BaseModule
 from mmengine.registry import MODELS
 from timm.layers import DropPath
