@@ -84,7 +84,7 @@ import time
 
 from veca_mm.utils.bench import (DTYPES, autocast, cpu_report, gib,
                                  measure_peak_rss, oom_as_result,
-                                 print_result, spawn_case, status_text)
+                                 run_if_case, spawn_case, status_text)
 from veca_mm.utils.cli import parse_size
 
 ANCHORS = ('vit', 'vitdet')
@@ -812,8 +812,7 @@ def save(args, path, rows, runs, flops, dev, cpu, loads) -> None:
 def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parse_args(argv)
-    if args._case:  # worker
-        print_result(run_case(args, json.loads(args._case)))
+    if run_if_case(args, run_case):  # a case process
         return 0
     import torch
     cases, skipped = case_list(args)

@@ -197,8 +197,7 @@ def print_table(rows, flops, labels, anchor_labels, dtype) -> None:
 def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parse_args(argv)
-    if args._case:
-        bench.print_result(run_case(args, json.loads(args._case)))
+    if bench.run_if_case(args, run_case):
         return 0
     import torch
 

@@ -24,7 +24,8 @@ import time
 from typing import Callable, Optional, Sequence
 
 __all__ = [
-    'RESULT_TAG', 'DTYPES', 'print_result', 'read_result', 'spawn_case',
+    'RESULT_TAG', 'DTYPES', 'print_result', 'read_result', 'run_if_case',
+    'spawn_case',
     'is_oom', 'oom_as_result', 'status_text', 'gib', 'proc_status_kib', 'reset_peak_rss',
     'peak_rss_bytes', 'measure_peak_rss', 'cpu_report', 'autocast'
 ]
@@ -42,6 +43,15 @@ CPU_FEATURES = ('amx_bf16', 'amx_fp16', 'amx_tile', 'avx512_bf16',
 def print_result(res: dict) -> None:
     """The child's result: one tagged JSON line on stdout."""
     print(RESULT_TAG + json.dumps(res), flush=True)
+
+
+def run_if_case(args, run_case: Callable[[object, dict], dict]) -> bool:
+    """In a case process (``args._case`` set by ``spawn_case``): run the
+    case, print its result line and return True; else False."""
+    if not getattr(args, '_case', None):
+        return False
+    print_result(run_case(args, json.loads(args._case)))
+    return True
 
 
 def read_result(stdout: str) -> Optional[dict]:
