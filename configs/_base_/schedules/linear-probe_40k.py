@@ -6,23 +6,15 @@
 # (mmengine 0.10.7's default constructor, without a paramwise_cfg, hands it
 # all of model.parameters(), frozen ones included); 1-D parameters (BN,
 # biases) get no weight decay.
-_base_ = 'mmseg::_base_/schedules/schedule_40k.py'
+_base_ = './adamw-layer-decay_160k.py'
 optim_wrapper = dict(
-    _delete_=True,
-    type='OptimWrapper',
-    optimizer=dict(
-        type='AdamW', lr=1e-3, betas=(0.9, 0.999), weight_decay=1e-4),
-    constructor='VECALayerDecayOptimizerConstructor',
-    paramwise_cfg=dict(layer_decay_rate=1.0),
-    clip_grad=None)
+    optimizer=dict(lr=1e-3, weight_decay=1e-4),
+    paramwise_cfg=dict(_delete_=True, layer_decay_rate=1.0))
 param_scheduler = [
     dict(type='LinearLR', start_factor=1e-6, by_epoch=False, begin=0,
          end=1500),
     dict(type='PolyLR', power=1.0, eta_min=0.0, by_epoch=False, begin=1500,
          end=40000),
 ]
-train_cfg = dict(type='IterBasedTrainLoop', max_iters=40000,
-                 val_interval=4000)
-default_hooks = dict(
-    checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=4000,
-                    max_keep_ckpts=2))
+train_cfg = dict(max_iters=40000, val_interval=4000)
+default_hooks = dict(checkpoint=dict(interval=4000, max_keep_ckpts=2))
