@@ -26,7 +26,8 @@ def model():
 
 @pytest.fixture(scope='module')
 def image():
-    return torch.randn(1, 3, 48, 64, generator=torch.Generator().manual_seed(1))
+    g = torch.Generator().manual_seed(1)
+    return torch.randn(1, 3, 48, 64, generator=g)
 
 
 class AddConstant(nn.Module):

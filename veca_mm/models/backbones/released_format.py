@@ -278,7 +278,8 @@ def extract_veca_state_dict(ckpt, path: str = '<checkpoint>',
         raise ValueError(
             f'{path} is neither a released VECA checkpoint (a dict with '
             '"student"), an mm checkpoint (a dict with "state_dict") nor a '
-            f'state dict; its top-level keys are {_head(sorted(map(str, ckpt)))}.')
+            'state dict; its top-level keys are '
+            f'{_head(sorted(map(str, ckpt)))}.')
     if not isinstance(raw, dict):
         raise ValueError(f'{path}: the weights are a {type(raw).__name__}, '
                          'not a state dict.')
@@ -303,9 +304,9 @@ def extract_veca_state_dict(ckpt, path: str = '<checkpoint>',
             desc['arch'], distill_dims=state['output_proj.weight'].shape[0]))
     if not any(m in state for m in _VECA_MARKERS):
         raise ValueError(
-            f'{path} does not hold VECA weights (none of {_VECA_MARKERS}); its '
-            f'keys look like {_head(sorted(state), 5)}. Is it a checkpoint of '
-            'another model type?')
+            f'{path} does not hold VECA weights (none of {_VECA_MARKERS}); '
+            f'its keys look like {_head(sorted(state), 5)}. Is it a '
+            'checkpoint of another model type?')
     return state, desc
 
 
