@@ -9,8 +9,13 @@ _base_ = [
 ]
 crop_size = (512, 1024)
 data_preprocessor = dict(size=crop_size)
+# Tiled-head whole inference (docs/high_resolution.md): the backbone sees the
+# whole 1024x2048 image, the UPerNet head runs over 1024x1024 tiles of its
+# maps (same logits as plain whole, less head memory).
 model = dict(
+    type='TiledHeadEncoderDecoder',
     data_preprocessor=data_preprocessor,
     decode_head=dict(num_classes=19),
-    auxiliary_head=dict(num_classes=19))
+    auxiliary_head=dict(num_classes=19),
+    test_cfg=dict(mode='whole', head_tile=1024))
 train_dataloader = dict(batch_size=2)
