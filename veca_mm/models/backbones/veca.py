@@ -21,27 +21,11 @@ from mmengine.model import BaseModule
 from mmengine.registry import MODELS
 from timm.layers import DropPath
 
+from veca_mm.models.layers import PatchEmbed, farthest_point_init
 from veca_mm.utils.stages import layer_budgets
 from . import released_format
 # ARCH_SETTINGS: also imported from here by tools and tests
 from .arch import ARCH_SETTINGS, arch_name, resolve_arch  # noqa: F401
-
-
-def farthest_point_init(num_cores: int, pool: int = 1000,
-                        extent: float = 0.95,
-                        generator: Optional[torch.Generator] = None
-                        ) -> torch.Tensor:
-    """Spread the initial core positions over the image (raw, pre-tanh)."""
-    # Always on the CPU, so the model can also be built on the meta device.
-    pts = (torch.rand(pool, 2, generator=generator, device='cpu') * 2 - 1) \
-        * extent
-    chosen = [int(pts.norm(dim=1).argmin())]
-    dist = (pts - pts[chosen[0]]).norm(dim=1)
-    for _ in range(num_cores - 1):
-        idx = int(dist.argmax())
-        chosen.append(idx)
-        dist = torch.minimum(dist, (pts - pts[idx]).norm(dim=1))
-    return torch.atanh(pts[chosen])
 
 
 class RoPE2d(nn.Module):
@@ -203,33 +187,6 @@ class VECABlock(nn.Module):
         else:  # inference: one F-wide buffer fewer
             h = F.silu(a).mul_(b)
         return x + self.drop_path(self.fc2(h))
-
-
-class PatchEmbed(nn.Module):
-    """Non-overlapping patches to tokens: a strided conv, then optionally a
-    LayerNorm (released ``patch_embed_use_ln``).
-
-    Args:
-        in_channels (int): Input image channels.
-        embed_dims (int): Token width.
-        patch_size (int): Patch side (the conv's kernel and stride).
-        norm (bool): LayerNorm over each token after the projection.
-    """
-
-    def __init__(self, in_channels: int, embed_dims: int, patch_size: int,
-                 norm: bool):
-        super().__init__()
-        self.proj = nn.Conv2d(in_channels, embed_dims, patch_size, patch_size)
-        if norm:
-            self.norm = nn.LayerNorm(embed_dims, eps=1e-5)
-
-    def forward(self, x):
-        x = self.proj(x)
-        hw = x.shape[-2:]
-        x = x.flatten(2).transpose(1, 2)
-        if hasattr(self, 'norm'):
-            x = self.norm(x)
-        return x, hw
 
 
 def _check_coord_aug(shift, jitter, rescale) -> tuple:
