@@ -13,5 +13,9 @@ from .version import __version__
 register_safe_globals()
 
 from . import datasets, engine, evaluation, models  # noqa: E402,F401
+from .utils.cuda_ops import warn_if_cpu_only_ops  # noqa: E402
+
+# Warns once on a CUDA machine whose mmcv ops are CPU-only (docs/gpu.md).
+warn_if_cpu_only_ops()
 
 __all__ = ['__version__', 'register_safe_globals']
