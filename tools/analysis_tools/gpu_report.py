@@ -407,8 +407,13 @@ def section_compile(args, device, out: dict) -> None:
                              backend=args.compile_backend)
     x = torch.randn(eager.get('batch', 1), 3, size, size, device=device)
     t0 = time.perf_counter()
-    with torch.inference_mode(), bf16(device):
-        compiled(x)
+    try:
+        with torch.inference_mode(), bf16(device):
+            compiled(x)
+    except Exception as e:  # a compiler failure is this section's result
+        out['failures'].append(f'torch.compile({args.compile_backend}): '
+                               f'{type(e).__name__}: {str(e)[:300]}')
+        return
     sync(device)
     first = time.perf_counter() - t0
     on = measure_inference(compiled, size, eager.get('batch', 1), device,
@@ -909,6 +914,8 @@ def resolve_device(args) -> torch.device:
         if args.launcher != 'none':
             device = torch.device('cuda', int(os.environ.get('LOCAL_RANK',
                                                              0)))
+        elif device.index is None:  # set_device wants an index
+            device = torch.device('cuda', torch.cuda.current_device())
         torch.cuda.set_device(device)
     return device
 
