@@ -6,8 +6,5 @@
 # schedule, AdamW with layer-wise lr decay, nested budgets) is the
 # full-fine-tuning config's.
 _base_ = ['./veca_upernet_ade20k.py']
-model = dict(
-    backbone=dict(
-        type='VECALoRA',
-        lora=dict(rank=16, alpha=16,
-                  targets=('q', 'k', 'v', 'proj', 'fc1', 'fc2'))))
+lora = dict(rank=16, alpha=16, targets=('q', 'k', 'v', 'proj', 'fc1', 'fc2'))
+model = dict(backbone=dict(type='VECALoRA', lora=lora))

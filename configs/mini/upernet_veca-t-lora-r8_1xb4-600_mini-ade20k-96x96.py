@@ -4,7 +4,7 @@
 # heads train. Give the base with --cfg-options
 # model.backbone.init_cfg.checkpoint=PATH (any checkpoint of this arch, e.g.
 # the one `make demo` or tools/analysis_tools/lora_comparison.py trains).
-_base_ = ['../mini/upernet_veca-t_1xb4-600_mini-ade20k-96x96.py']
+_base_ = ['./upernet_veca-t_1xb4-600_mini-ade20k-96x96.py']
 model = dict(
     backbone=dict(
         type='VECALoRA',
