@@ -1,0 +1,89 @@
+# What sliding-window inference loses (docs/high_resolution.md): a tiny VECA
+# UPerNet on the mini context set of
+# tools/dataset_converters/make_mini_context.py, where an object's class is
+# decided by a cue in the image's top-left corner. Trains on 64x128 images
+# and tests on whole 64x256 images with tiled-head whole inference (the
+# backbone sees the whole image, the head runs over 64-pixel tiles of its
+# maps). For the comparison, override the test mode:
+#   plain whole: --cfg-options model.test_cfg.head_tile=None
+#   slide:       --cfg-options model.test_cfg.head_tile=None
+#                model.test_cfg.mode=slide model.test_cfg.crop_size=[64,128]
+#                model.test_cfg.stride=[64,64]
+_base_ = ['../veca_upernet_ade20k.py']
+
+data_root = 'data/mini_context/ADEChallengeData2016'
+crop_size = (64, 128)
+metainfo = dict(
+    classes=('background', 'red cue', 'blue cue', 'object in red scene',
+             'object in blue scene'),
+    palette=[[120, 110, 100], [220, 40, 40], [40, 60, 220], [250, 160, 60],
+             [60, 200, 250]])
+data_preprocessor = dict(size=crop_size, test_cfg=dict(size_divisor=16))
+model = dict(
+    type='TiledHeadEncoderDecoder',
+    data_preprocessor=data_preprocessor,
+    backbone=dict(
+        arch=dict(_delete_=True, embed_dims=32, num_layers=4, num_heads=2,
+                  mlp_ratio=2.0, num_cores=16),
+        patch_size=8,
+        out_indices=(0, 1, 2, 3),
+        core_budgets=16,
+        train_core_budgets=None,
+        drop_path_rate=0.0,
+        init_cfg=None),
+    neck=dict(in_channels=32, out_channels=32),
+    decode_head=dict(in_channels=[32, 32, 32, 32], channels=32,
+                     num_classes=5, dropout_ratio=0.0),
+    auxiliary_head=None,
+    test_cfg=dict(mode='whole', head_tile=64))
+
+dataset = dict(
+    type='BaseSegDataset',
+    metainfo=metainfo,
+    data_root=data_root,
+    img_suffix='.jpg',
+    seg_map_suffix='.png',
+    reduce_zero_label=True)
+train_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='LoadAnnotations', reduce_zero_label=True),
+    dict(type='PackSegInputs')
+]
+test_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='LoadAnnotations', reduce_zero_label=True),
+    dict(type='PackSegInputs')
+]
+train_dataloader = dict(
+    batch_size=4, num_workers=0, persistent_workers=False,
+    dataset=dict(
+        _delete_=True, pipeline=train_pipeline,
+        data_prefix=dict(img_path='images/training',
+                         seg_map_path='annotations/training'),
+        **dataset))
+val_dataloader = dict(
+    batch_size=1, num_workers=0, persistent_workers=False,
+    dataset=dict(
+        _delete_=True, pipeline=test_pipeline,
+        data_prefix=dict(img_path='images/validation',
+                         seg_map_path='annotations/validation'),
+        **dataset))
+test_dataloader = val_dataloader
+
+optim_wrapper = dict(
+    optimizer=dict(lr=2e-3, weight_decay=0.01),
+    paramwise_cfg=dict(num_layers=4, layer_decay_rate=0.9))
+max_iters = 300
+param_scheduler = [
+    dict(type='LinearLR', start_factor=1e-2, by_epoch=False, begin=0,
+         end=20),
+    dict(type='PolyLR', power=1.0, eta_min=0.0, by_epoch=False, begin=20,
+         end=max_iters),
+]
+train_cfg = dict(type='IterBasedTrainLoop', max_iters=max_iters,
+                 val_interval=max_iters)
+default_hooks = dict(
+    logger=dict(type='LoggerHook', interval=25, log_metric_by_epoch=False),
+    checkpoint=dict(type='CheckpointHook', by_epoch=False,
+                    interval=max_iters, max_keep_ckpts=1))
+randomness = dict(seed=0)
