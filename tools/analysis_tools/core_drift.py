@@ -29,6 +29,7 @@ import os.path as osp
 import numpy as np
 import torch
 import torch.nn.functional as F
+from mmengine.structures import BaseDataElement
 
 from veca_mm.models.backbones.released_format import extract_veca_state_dict
 from veca_mm.utils.cli import (add_cfg_options_argument, build_model,
@@ -116,8 +117,10 @@ def load_inputs(cfg, model, images, num_images):
                 raise SystemExit(f'could not read image {path}')
             batch.append(torch.from_numpy(img).permute(2, 0, 1).contiguous())
         # one forward per image: sizes may differ
-        return [model.data_preprocessor(dict(inputs=[b], data_samples=None),
-                                        False)['inputs'] for b in batch]
+        # a sample each to carry the test-time padding metainfo
+        return [model.data_preprocessor(
+            dict(inputs=[b], data_samples=[BaseDataElement()]),
+            False)['inputs'] for b in batch]
     from mmengine.registry import DATASETS
     ds_cfg = cfg.test_dataloader.dataset.copy()
     ds_cfg.indices = num_images

@@ -17,6 +17,7 @@ import os.path as osp
 
 import numpy as np
 import torch
+from mmengine.structures import BaseDataElement
 
 from veca_mm.utils.cli import (add_cfg_options_argument, build_model,
                                load_config)
@@ -30,8 +31,9 @@ def core_attention_maps(model, image):
     backbone = model.backbone
     with torch.inference_mode(), backbone.record_cores() as positions, \
             backbone.record_attention() as weights:
+        # a sample to carry the test-time padding (size_divisor) metainfo
         data = model.data_preprocessor(
-            dict(inputs=[image], data_samples=None), False)
+            dict(inputs=[image], data_samples=[BaseDataElement()]), False)
         inputs = data['inputs']
         backbone(inputs)
     # softmax over all keys, averaged over heads; the patch keys follow the
