@@ -28,18 +28,19 @@ TILE_KEYS = ('head_tile', 'head_halo')
 
 
 def _pixels_pair(value, key: str, allow_none: bool) -> Optional[Tuple]:
+    """``test_cfg.head_tile`` / ``head_halo`` as an (h, w) pair of pixels."""
     if value is None and allow_none:
         return None
-    pair = (value, value) if isinstance(value, int) else tuple(value) \
-        if isinstance(value, (list, tuple)) else None
-    if pair is None or len(pair) != 2 or not all(
-            isinstance(v, int) and not isinstance(v, bool) and v >= 0
-            for v in pair) or (key == 'head_tile' and min(pair) < 1):
+    pair = (value, value) if isinstance(value, int) else \
+        tuple(value) if isinstance(value, (list, tuple)) else ()
+    least = 1 if key == 'head_tile' else 0
+    if len(pair) != 2 or not all(
+            isinstance(v, int) and not isinstance(v, bool) and v >= least
+            for v in pair):
+        none = ' or None (derived from the head)' if allow_none else ''
         raise ValueError(
-            f'test_cfg.{key} must be an int or an (h, w) pair of '
-            f'{"positive" if key == "head_tile" else "non-negative"} '
-            f'input pixels{" or None (derived from the head)" if allow_none else ""}'
-            f', got {value!r}.')
+            f'test_cfg.{key} must be an int or an (h, w) pair of ints >= '
+            f'{least} (input pixels){none}, got {value!r}.')
     return pair
 
 
