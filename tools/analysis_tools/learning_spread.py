@@ -83,7 +83,10 @@ def run_one(seed, path, log, k=None):
     t0 = time.time()
     out = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True,
                          text=True)
-    tail = (out.stdout + out.stderr).strip().splitlines()[-1:]
+    text = out.stdout + out.stderr
+    with open(f'{osp.splitext(log)[0]}_seed{seed}_{path}.txt', 'w') as f:
+        f.write(text)  # the whole pytest output, for failures
+    tail = text.strip().splitlines()[-1:]
     print(f'seed {seed} {path}: {time.time() - t0:.0f} s, {tail}',
           flush=True)
 
