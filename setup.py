@@ -27,7 +27,7 @@ setup(
         'torchvision',
         # AtomicCheckpointHook re-implements private CheckpointHook methods
         # of exactly this version and refuses any other when it is built
-        'mmengine==0.10.7',
+        'mmengine>=0.10.7,<0.10.8',
         'mmcv>=2.0.0rc4,<2.2.0',  # what mmseg 1.2 and mmdet 3.3 accept
         'mmsegmentation>=1.2.2,<1.3',
         'mmdet>=3.3.0,<3.4',
