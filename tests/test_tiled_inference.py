@@ -108,12 +108,14 @@ def test_stride_64_level_and_single_map():
 
 def test_memory_bounded_by_the_tile():
     """The largest map the neck and head make is set by the tile, not the
-    image: at 4x the area, plain whole's grows 4x, tiled's not at all."""
-    model = build(HEADS['uper'])
+    image: at 4x the area, plain whole's grows 4x, tiled's not at all
+    (SegFormer head: 6-cell halo, 8-cell tiles; both sizes have interior
+    tiles with whole 20-cell crops)."""
+    model = build(HEADS['segformer'])
     sizes = {}
-    for hw in [(8 * 48, 8 * 64), (8 * 96, 8 * 128)]:
+    for hw in [(8 * 24, 8 * 24), (8 * 48, 8 * 48)]:
         _, feats, _ = feats_and_plain(model, hw)
-        for mode, tile in (('plain', None), ('tiled', (128, 128))):
+        for mode, tile in (('plain', None), ('tiled', (64, 64))):
             seen = [0]
 
             def hook(mod, args, out):
@@ -130,9 +132,9 @@ def test_memory_bounded_by_the_tile():
             for h in handles:
                 h.remove()
             sizes[mode, hw[0]] = seen[0]
-    assert sizes['plain', 768] == 4 * sizes['plain', 384]
-    assert sizes['tiled', 768] == sizes['tiled', 384]
-    assert sizes['tiled', 768] * 4 < sizes['plain', 768]
+    assert sizes['plain', 384] == 4 * sizes['plain', 192]
+    assert sizes['tiled', 384] == sizes['tiled', 192]
+    assert sizes['tiled', 384] * 4 < sizes['plain', 384]
 
 
 @pytest.mark.parametrize('head', ['uper', 'depth'])
