@@ -4,7 +4,10 @@
 Shared by the backbone (:mod:`.veca`) and the released-checkpoint format
 (:mod:`.released_format`), which both need the families' numbers.
 """
-from typing import Dict, Union
+from typing import Dict, List, Union
+
+from veca_mm.utils.checks import (check_bool, check_choice, check_int,
+                                  check_number)
 
 # The released families (see the paper's table / the spec in the README).
 # ``distill_dims``: width of the distillation projection ``output_proj``. The
@@ -23,6 +26,8 @@ ARCH_SETTINGS: Dict[str, dict] = {
 ARCH_KEYS = ('embed_dims', 'num_layers', 'num_heads', 'mlp_ratio', 'num_cores')
 # Optional: None (or equal to embed_dims) means no projection, no keys.
 OPTIONAL_ARCH_KEYS = ('distill_dims', )
+# farthest_point_init draws the initial core positions from this many points
+FPS_POOL = 1000
 
 
 def resolve_arch(arch: Union[str, dict]) -> dict:
@@ -44,6 +49,16 @@ def resolve_arch(arch: Union[str, dict]) -> dict:
             f'{unknown}; a custom arch needs exactly the keys {ARCH_KEYS} '
             f'(and optionally {OPTIONAL_ARCH_KEYS}).')
     arch = dict(arch)
+    for key in ARCH_KEYS:  # before any division: no ZeroDivisionError
+        arch[key] = (check_number(key, arch[key], lo=0, lo_open=True,
+                                  owner='VECA arch') if key == 'mlp_ratio'
+                     else check_int(key, arch[key], lo=1, owner='VECA arch'))
+    check_int('num_cores', arch['num_cores'], hi=FPS_POOL, owner='VECA arch '
+              f'(initial core positions come from {FPS_POOL} points)')
+    if int(arch['embed_dims'] * arch['mlp_ratio']) < 1:
+        raise ValueError(f'VECA arch mlp_ratio={arch["mlp_ratio"]} gives an '
+                         f'FFN of int({arch["embed_dims"]} * mlp_ratio) = 0 '
+                         'channels; use a larger mlp_ratio.')
     if arch['embed_dims'] % arch['num_heads']:
         raise ValueError(f'embed_dims={arch["embed_dims"]} is not divisible '
                          f'by num_heads={arch["num_heads"]}.')
@@ -61,7 +76,6 @@ def resolve_arch(arch: Union[str, dict]) -> dict:
     return arch
 
 
-
 def arch_name(arch: dict) -> Union[str, dict]:
     """The family name of an arch dict when it is a released one."""
     for name, setting in ARCH_SETTINGS.items():
@@ -69,3 +83,86 @@ def arch_name(arch: dict) -> Union[str, dict]:
                for k in ARCH_KEYS + OPTIONAL_ARCH_KEYS):
             return name
     return arch
+
+
+# VECA's scalar arguments and their checks (veca_mm.utils.checks): the wrong
+# kind is a TypeError, NaN or out of range a ValueError, at build time.
+FLAGS = ('patch_norm', 'final_norm', 'output_cls_token', 'coord_aug',
+         'distill_proj', 'with_cp', 'frozen')
+SCALAR_CHECKS = dict(
+    patch_size=(check_int, dict(lo=1)), in_channels=(check_int, dict(lo=1)),
+    core_chunk=(check_int, dict(lo=1)),
+    # positions live in [-1, 1]: beyond 1e3 image sizes is no augmentation
+    coord_shift=(check_number, dict(lo=0, hi=1e3, allow_none=True)),
+    coord_jitter=(check_number, dict(lo=1, hi=1e3, allow_none=True)),
+    coord_rescale=(check_number, dict(lo=1, hi=1e3, allow_none=True)),
+    rope_zero_fraction=(check_number, dict(lo=0, hi=1)),
+    rope_zero_from=(check_choice, dict(choices=('low', 'high'))),
+    drop_path_rate=(check_number, dict(lo=0, hi=1, hi_open=True)),
+    **{flag: (check_bool, {}) for flag in FLAGS})
+
+
+def check_veca_args(owner: str = 'VECA', **args) -> None:
+    """Raise unless each of ``args`` (scalar ``VECA`` arguments, see
+    ``SCALAR_CHECKS``) has the right kind and range; the error names it."""
+    for name, value in args.items():
+        check, bounds = SCALAR_CHECKS[name]
+        check(name, value, owner=owner, **bounds)
+
+
+def check_layer_indices(out_indices, num_layers: int) -> List[int]:
+    """``out_indices`` (an int or ints in ``[-L, L)``) as layers ``[0, L)``,
+    each once and in layer order, the order the maps come out in."""
+    L = num_layers
+    if isinstance(out_indices, int) and not isinstance(out_indices, bool):
+        out_indices = [out_indices]
+    if not isinstance(out_indices, (list, tuple)):
+        raise TypeError(f'out_indices={out_indices!r}: use an int or a '
+                        'list/tuple of layer indices.')
+    if not out_indices:
+        raise ValueError(
+            'out_indices is empty: the backbone would return no feature '
+            f'map. Give layer indices in [{-L}, {L - 1}], e.g. -1 (the '
+            'last layer) or (3, 5, 7, 11).')
+    for i in out_indices:
+        check_int('out_indices', i, owner='VECA (an entry of)')
+        if not -L <= i < L:
+            raise ValueError(
+                f'out_indices contains {i}, out of range for a {L}-layer '
+                f'VECA: use layer indices in [{-L}, {L - 1}].')
+    layers = [i % L for i in out_indices]
+    if layers != sorted(set(layers)):
+        raise ValueError(
+            f'out_indices={tuple(out_indices)} are layers {layers}: list each '
+            'layer once, in layer order (the order the maps come out in).')
+    return layers
+
+
+def is_pretrained_cfg(cfg: dict) -> bool:
+    t = cfg.get('type')
+    return t == 'Pretrained' or getattr(t, '__name__', None) == \
+        'PretrainedInit'
+
+
+def check_init_cfg(init_cfg) -> List[dict]:
+    """The entries of a VECA ``init_cfg``, checked when the model is built
+    (not at ``init_weights``, after the runner has been built)."""
+    cfgs = init_cfg if isinstance(init_cfg, list) else (
+        [] if init_cfg is None else [init_cfg])
+    for c in cfgs:
+        if not isinstance(c, dict) or not isinstance(c.get('type'),
+                                                      (str, type)):
+            raise TypeError(f'VECA init_cfg entries must be dicts with a '
+                            f'"type", got {c!r}.')
+    pretrained = [c for c in cfgs if is_pretrained_cfg(c)]
+    if len(pretrained) > 1:
+        raise ValueError('VECA init_cfg holds several Pretrained entries '
+                         f'({pretrained}); keep one.')
+    for c in pretrained:
+        unknown = sorted(set(c) - {'type', 'checkpoint', 'prefix',
+                                   'map_location'})
+        if unknown or 'checkpoint' not in c:
+            raise ValueError(
+                f'VECA init_cfg {c}: Pretrained takes checkpoint (required),'
+                f' prefix and map_location; unknown {unknown}.')
+    return cfgs

@@ -11,6 +11,7 @@ fix the forward) from either form, extracting the backbone's state dict,
 guessing an arch from the weights, and the error messages of a strict load
 (``VECA.load_veca_state_dict``, ``veca_mm.apis.check_load_from``).
 """
+import math
 import os.path as osp
 from typing import Dict, List, Optional, Sequence, Tuple
 
@@ -21,6 +22,7 @@ from mmengine.logging import print_log
 from veca_mm.utils.safe_load import load_checkpoint_safely
 from .arch import ARCH_KEYS, ARCH_SETTINGS, OPTIONAL_ARCH_KEYS, arch_name, \
     resolve_arch
+from .arch import SCALAR_CHECKS, check_veca_args
 
 # Released config field -> VECA argument, for the fields that change what a
 # loaded model computes (``arch`` fields are handled by
@@ -55,13 +57,16 @@ def _config_number(config: dict, field: str, kind, source: str,
     value = config[field]
     if value is None and allow_none:
         return None
-    ok = (isinstance(value, (int, float)) and not isinstance(value, bool)
-          and (kind is float or float(value).is_integer()))
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    ok = number and math.isfinite(value) and (
+        kind is float or float(value).is_integer())
     if not ok:
+        odd = number and not math.isfinite(value)
         raise ReleasedConfigError(
             f'{source}: malformed released config: {field}={value!r} is not '
             f'{"an int" if kind is int else "a number"}'
-            f'{" or None" if allow_none else ""}.')
+            f'{" or None" if allow_none else ""}'
+            f'{" (NaN and inf are not)" if odd else ""}.')
     return kind(value)
 
 
@@ -104,8 +109,11 @@ def arch_from_released_config(config: dict, source: str = 'checkpoint'
     try:
         return resolve_arch(arch)
     except (TypeError, ValueError) as e:
+        fields = ', '.join(f'{f} = {k}' for f, k in
+                           _RELEASED_ARCH_FIELDS.items() if f != k)
         raise ReleasedConfigError(
-            f'{source}: malformed released config: {e}') from None
+            f'{source}: malformed released config: {e} (released names: '
+            f'{fields}, distill_output_dim = distill_dims)') from None
 
 
 def veca_args_from_released_config(config: dict,
@@ -152,6 +160,13 @@ def veca_args_from_released_config(config: dict,
             value = _config_number({field: value}, field, float, source,
                                    allow_none=field != 'rope_p_zero_freqs')
         args[arg] = value
+        if arg in SCALAR_CHECKS:  # VECA's ranges, named by the file's field
+            try:
+                check_veca_args(**{arg: value})
+            except (TypeError, ValueError) as e:
+                raise ReleasedConfigError(
+                    f'{source}: malformed released config: {field}: {e}'
+                ) from None
     dropout = config.get('dropout', 0.0)
     if dropout not in (0, 0.0, None):
         raise ReleasedConfigError(
@@ -292,6 +307,7 @@ def extract_veca_state_dict(ckpt, path: str = '<checkpoint>',
                 f'its keys look like {_head(sorted(raw), 5)}.')
         raw = sub
     state = {_strip(k, strip): v for k, v in raw.items()}
+    check_tensors(state, path)
     if not prefix and 'state_dict' in ckpt and any(
             k.startswith('backbone.') for k in state):
         state = {k[len('backbone.'):]: v for k, v in state.items()
@@ -307,7 +323,61 @@ def extract_veca_state_dict(ckpt, path: str = '<checkpoint>',
             f'{path} does not hold VECA weights (none of {_VECA_MARKERS}); '
             f'its keys look like {_head(sorted(state), 5)}. Is it a '
             'checkpoint of another model type?')
+    if desc is not None:
+        _check_description_fits(desc, state, path)
     return state, desc
+
+
+def check_tensors(state: dict, source: str) -> None:
+    """Every value of a state dict is a tensor."""
+    bad = sorted(str(k) for k, v in state.items()
+                 if not isinstance(v, torch.Tensor))
+    if bad:
+        raise ValueError(f'{source}: {_head(bad)} is not a tensor (found '
+                         f'{type(state[bad[0]]).__name__}); a state dict '
+                         'maps parameter names to tensors.')
+
+
+def _weight_numbers(state: Dict[str, torch.Tensor]) -> dict:
+    """What the weights themselves fix of a VECA's description."""
+    found = dict(distill_dims=state['output_proj.weight'].shape[0]
+                 if 'output_proj.weight' in state else None)
+    w = state.get('patch_embed.proj.weight')
+    if w is not None and w.dim() == 4:
+        found.update(embed_dims=w.shape[0], in_channels=w.shape[1],
+                     patch_size=w.shape[2])
+    chunks = [v for k, v in state.items()
+              if k.startswith('query_token_chunks.') and v.dim() == 3]
+    if chunks:
+        found.update(num_cores=sum(c.shape[1] for c in chunks),
+                     core_chunk=chunks[0].shape[1])
+    blocks = {k.split('.')[1] for k in state if k.startswith('blocks.')}
+    if blocks and all(b.isdigit() for b in blocks):
+        found['num_layers'] = 1 + max(map(int, blocks))
+    fc2 = state.get('blocks.0.fc2.weight')
+    if fc2 is not None and fc2.dim() == 2:
+        found['ffn_width'] = fc2.shape[1]
+    return found
+
+
+def _check_description_fits(desc: dict, state: Dict[str, torch.Tensor],
+                            path: str) -> None:
+    """The file's description and its own weights agree (before anything is
+    built from the description: a junk width would allocate it)."""
+    arch = desc['arch']
+    said = dict(arch, ffn_width=int(arch['embed_dims'] * arch['mlp_ratio']),
+                distill_dims=arch.get('distill_dims'),
+                **{k: desc[k] for k in ('patch_size', 'in_channels',
+                                        'core_chunk') if k in desc})
+    names = dict(_RELEASED_NAME,
+                 ffn_width='FFN width int(hidden_dim * mlp_ratio)')
+    bad = [f'{names.get(k, k)}={said[k]!r} but its weights have {k}={v!r}'
+           for k, v in _weight_numbers(state).items()
+           if k in said and said[k] != v]
+    if bad:
+        raise ValueError(f'{path} contradicts itself: its description says '
+                         + '; '.join(bad) + '. The file is damaged or was '
+                         'edited; re-save or re-convert it.')
 
 
 def infer_arch_from_state_dict(state: Dict[str, torch.Tensor]
@@ -427,6 +497,17 @@ def load_veca_state_dict(model: nn.Module, state: Dict[str, torch.Tensor],
                          description: Optional[dict] = None) -> None:
     """Load ``state`` into the VECA ``model`` strictly; a key, shape or
     description that disagrees is one error naming what would fit."""
+    check_tensors(state, source)
+    own = model.state_dict()
+    wrong = sorted(k for k in set(own) & set(state)
+                   if own[k].is_floating_point()
+                   and not state[k].is_floating_point())
+    if wrong:
+        raise ValueError(
+            f'Checkpoint {source}: {_head(wrong)} hold '
+            f'{state[wrong[0]].dtype} values for floating-point parameters; '
+            'half, bfloat16 and float64 load, integer, bool and complex '
+            'dtypes do not (they are not weights of this model).')
     described = description_mismatches(model.checkpoint_args(), description,
                                        model.coord_aug)
     diff = state_dict_diff_lines(model.state_dict(), state)

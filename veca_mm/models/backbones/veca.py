@@ -22,10 +22,13 @@ from mmengine.registry import MODELS
 from timm.layers import DropPath
 
 from veca_mm.models.layers import PatchEmbed, farthest_point_init
+from veca_mm.utils.checks import check_int
 from veca_mm.utils.stages import layer_budgets
 from . import released_format
 # ARCH_SETTINGS: also imported from here by tools and tests
 from .arch import ARCH_SETTINGS, arch_name, resolve_arch  # noqa: F401
+from .arch import (SCALAR_CHECKS, check_init_cfg, check_layer_indices,
+                   check_veca_args, is_pretrained_cfg)
 
 
 class RoPE2d(nn.Module):
@@ -189,19 +192,6 @@ class VECABlock(nn.Module):
         return x + self.drop_path(self.fc2(h))
 
 
-def _check_coord_aug(shift, jitter, rescale) -> tuple:
-    """The coordinate augmentation's parts: None (off) or a number,
-    ``>= 0`` for the shift and ``>= 1`` for the two scale factors."""
-    for name, v in (('coord_shift', shift), ('coord_jitter', jitter),
-                    ('coord_rescale', rescale)):
-        if v is not None and (not isinstance(v, (int, float)) or v < 0
-                              or (name != 'coord_shift' and v < 1)):
-            raise ValueError(
-                f'{name}={v!r}: use None (off) or a number '
-                f'{">= 0" if name == "coord_shift" else ">= 1"}.')
-    return shift, jitter, rescale
-
-
 def _check_frozen_args(**given) -> None:
     """``frozen=True`` never trains: refuse the arguments that only act in
     training rather than ignore them."""
@@ -334,6 +324,9 @@ class VECA(BaseModule):
                  frozen_stages: int = -1,
                  frozen: bool = False,
                  init_cfg: Optional[dict] = None):
+        check_veca_args(**{k: v for k, v in locals().items()
+                           if k in SCALAR_CHECKS})
+        check_init_cfg(init_cfg)
         super().__init__(init_cfg=init_cfg)
         self.arch = resolve_arch(arch)
         self.arch_name = arch_name(self.arch)
@@ -341,7 +334,7 @@ class VECA(BaseModule):
         L = self.num_layers = self.arch['num_layers']
         self.num_heads = self.arch['num_heads']
         M = self.num_cores = self.arch['num_cores']
-        if core_chunk < 1 or M % core_chunk:
+        if M % core_chunk:
             raise ValueError(f'num_cores={M} must be a multiple of '
                              f'core_chunk={core_chunk}.')
         self.core_chunk = core_chunk
@@ -351,14 +344,12 @@ class VECA(BaseModule):
         self.output_cls_token = output_cls_token
         self.coord_aug = coord_aug
         self.coord_shift, self.coord_jitter, self.coord_rescale = \
-            _check_coord_aug(coord_shift, coord_jitter, coord_rescale)
+            coord_shift, coord_jitter, coord_rescale
         self.distill_dims = self.arch.get('distill_dims')
         self.distill_proj = bool(distill_proj)
         self.with_cp = with_cp
-        if not -1 <= frozen_stages <= L:
-            raise ValueError(f'frozen_stages={frozen_stages} out of range '
-                             f'[-1, {L}] for a {L}-layer VECA.')
-        self.frozen_stages = frozen_stages
+        self.frozen_stages = check_int('frozen_stages', frozen_stages, -1, L,
+                                       owner=f'VECA ({L} layers)')
         if frozen:
             _check_frozen_args(train_core_budgets=train_core_budgets,
                                drop_path_rate=drop_path_rate,
@@ -388,20 +379,7 @@ class VECA(BaseModule):
             raise ValueError(
                 'distill_proj=True projects the final-normed tokens, as the '
                 'released forward does: it needs final_norm=True.')
-        if isinstance(out_indices, int):
-            out_indices = [out_indices]
-        if not len(out_indices):
-            raise ValueError(
-                'out_indices is empty: the backbone would return no feature '
-                f'map. Give layer indices in [{-L}, {L - 1}], e.g. -1 (the '
-                'last layer) or (3, 5, 7, 11).')
-        checked = []
-        for i in out_indices:
-            if not -L <= i < L:
-                raise ValueError(
-                    f'out_indices contains {i}, out of range for a {L}-layer '
-                    f'VECA: use layer indices in [{-L}, {L - 1}].')
-            checked.append(i % L)
+        checked = check_layer_indices(out_indices, L)
         if self.distill_proj and L - 1 not in checked:
             raise ValueError(
                 'distill_proj=True projects the last layer\'s output (the '
@@ -445,15 +423,19 @@ class VECA(BaseModule):
     # Core budgets
     def _check_budgets(self, budgets: BudgetSpec, name: str) -> Tuple[int]:
         """Validate at build time; returns one budget per stage."""
-        if isinstance(budgets, int):
+        if isinstance(budgets, int) and not isinstance(budgets, bool):
             budgets = (budgets, )
+        if not isinstance(budgets, (list, tuple)):
+            raise TypeError(f'{name}={budgets!r}: use an int or one int per '
+                            'stage (a list/tuple).')
         budgets = tuple(budgets)
         allowed = list(range(self.core_chunk, self.num_cores + 1,
                              self.core_chunk))
         if not budgets:
             raise ValueError(f'{name} is empty; allowed budgets: {allowed}.')
         for b in budgets:
-            if not isinstance(b, int) or b not in allowed:
+            if isinstance(b, bool) or not isinstance(b, int) or \
+                    b not in allowed:
                 raise ValueError(
                     f'{name}: core budget {b!r} is not allowed for a bank of '
                     f'{self.num_cores} cores in chunks of {self.core_chunk}; '
@@ -471,21 +453,28 @@ class VECA(BaseModule):
                 'train_core_budgets must be None or dict(budgets=..., '
                 'weights=..., seed=0) (weights and seed optional), got '
                 f'{cfg!r}.')
-        budgets = [
-            self._check_budgets(b, 'train_core_budgets')
-            for b in cfg['budgets']
-        ]
+        if not isinstance(cfg['budgets'], (list, tuple)) or \
+                not cfg['budgets']:
+            raise ValueError('train_core_budgets: budgets must be a non-empty '
+                             'list of budgets (each an int or one per '
+                             f'stage), got {cfg["budgets"]!r}.')
+        budgets = [self._check_budgets(b, 'train_core_budgets')
+                   for b in cfg['budgets']]
         weights = cfg.get('weights')
         if weights is None:  # uniform only when not given at all
             weights = [1] * len(budgets)
-        weights = list(weights)
-        if len(weights) != len(budgets) or any(w < 0 for w in weights) \
+        weights = list(weights) if isinstance(weights, tuple) else weights
+        if not isinstance(weights, list) or len(weights) != len(budgets) \
+                or not all(isinstance(w, (int, float)) and not isinstance(
+                    w, bool) and 0 <= w < math.inf for w in weights) \
                 or sum(weights) <= 0:
             raise ValueError(
                 'train_core_budgets: weights must be non-negative, not all '
                 f'zero and one per budget ({len(budgets)}), got {weights}.')
+        seed = check_int('seed', cfg.get('seed', 0),
+                         owner='VECA train_core_budgets')
         return dict(budgets=budgets, weights=torch.tensor(
-            weights, dtype=torch.float64), seed=int(cfg.get('seed', 0)))
+            weights, dtype=torch.float64), seed=seed)
 
     def set_core_budgets(self, core_budgets: BudgetSpec) -> None:
         """Change the evaluation budget(s) of a built model."""
@@ -724,17 +713,9 @@ class VECA(BaseModule):
         """Default init, mmengine's ``init_cfg`` entries, then a *strict*
         ``Pretrained`` load (dict or list form; mmengine's own ``Pretrained``
         loads non-strictly and would half-load a backbone silently)."""
-        cfgs = self.init_cfg if isinstance(self.init_cfg, list) else (
-            [] if self.init_cfg is None else [self.init_cfg])
-        for c in cfgs:
-            if not isinstance(c, dict) or 'type' not in c:
-                raise TypeError(f'VECA init_cfg entries must be dicts with a '
-                                f'"type", got {c!r}.')
-        pretrained = [c for c in cfgs if _is_pretrained_cfg(c)]
-        others = [c for c in cfgs if not _is_pretrained_cfg(c)]
-        if len(pretrained) > 1:
-            raise ValueError('VECA init_cfg holds several Pretrained entries '
-                             f'({pretrained}); keep one.')
+        cfgs = check_init_cfg(self.init_cfg)
+        pretrained = [c for c in cfgs if is_pretrained_cfg(c)]
+        others = [c for c in cfgs if not is_pretrained_cfg(c)]
         if others:
             saved = self.init_cfg
             self.init_cfg = others if isinstance(saved, list) else others[0]
@@ -752,13 +733,6 @@ class VECA(BaseModule):
                     nn.init.zeros_(m.bias)
         if pretrained:
             kw = {k: v for k, v in pretrained[0].items() if k != 'type'}
-            unknown = sorted(set(kw) - {'checkpoint', 'prefix',
-                                        'map_location'})
-            if unknown or 'checkpoint' not in kw:
-                raise ValueError(
-                    f'VECA init_cfg {pretrained[0]}: Pretrained takes '
-                    'checkpoint (required), prefix and map_location; '
-                    f'unknown {unknown}.')
             self.load_pretrained(**kw)
         self._is_init = True
 
@@ -797,8 +771,3 @@ class VECA(BaseModule):
         released_format.load_veca_state_dict(self, state, ckpt_arch, source,
                                              description)
 
-
-def _is_pretrained_cfg(cfg: dict) -> bool:
-    t = cfg.get('type')
-    return t == 'Pretrained' or getattr(t, '__name__', None) == \
-        'PretrainedInit'
