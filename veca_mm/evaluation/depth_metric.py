@@ -42,6 +42,7 @@ from mmengine.registry import METRICS
 from mmengine.utils import mkdir_or_exist
 from prettytable import PrettyTable
 
+from veca_mm.utils.checks import check_bool, check_number
 from veca_mm.utils.depth import valid_depth_mask
 
 # (top, bottom, left, right) as fractions of the ground-truth height / width.
@@ -102,22 +103,34 @@ class VECADepthMetric(BaseMetric):
     sq_rel, rmse, rmse_log, log10, silog`` (BTS definitions, silog x 100).
 
     Args:
-        min_depth / max_depth (float): valid ground-truth range (metres),
-            also the range predictions are clipped to (``clip_pred``).
+        min_depth (float): Lower end of the valid ground-truth range
+            (metres), also the lower clip of predictions (``clip_pred``).
+            Default: 1e-3.
+        max_depth (float): Upper end of that range. Default: 10.0.
         crop (str, optional): ``'eigen'`` (NYUv2 Eigen crop), ``'garg'``
-            (KITTI Garg crop) or None.
-        clip_pred (bool): clip predictions to ``[min_depth, max_depth]``.
-        depth_metrics (Sequence[str], optional): subset of the metrics.
-        output_dir (str, optional): write ``<name>_depth.png`` (uint16,
+            (KITTI Garg crop) or None. Default: None.
+        clip_pred (bool): Clip predictions to ``[min_depth, max_depth]``.
+            Default: True.
+        depth_metrics (Sequence[str], optional): Subset of the metrics;
+            None for all. Default: None.
+        output_dir (str, optional): Write ``<name>_depth.png`` (uint16,
             metres x ``depth_scale``) and ``<name>_depth_color.png`` per
             image; ``<name>`` is the image file stem (``<drive>_<frame>`` for
             KITTI ``.../<drive>/image_0X/data/<frame>.png`` paths).
+            Default: None.
         depth_scale (float, optional): PNG units per metre (1000 NYUv2, 256
             KITTI); None takes ``1 / depth_rescale_factor`` from the sample's
-            metainfo (``LoadDepthAnnotation``), else 1000.
-        format_only (bool): only write ``output_dir``, compute nothing.
-        keep_results (bool): accepted for ``tools/test.py --out``; metrics
-            are computed whenever ``format_only`` is False.
+            metainfo (``LoadDepthAnnotation``), else 1000. Default: None.
+        format_only (bool): Only write ``output_dir``, compute nothing.
+            Default: False.
+        keep_results (bool): Accepted for ``tools/test.py --out``; metrics
+            are computed whenever ``format_only`` is False. Default: False.
+        collect_device (str): mmengine's, for distributed collection.
+            Default: 'cpu'.
+        prefix (str, optional): mmengine's metric-name prefix.
+            Default: None.
+        collect_dir (str, optional): mmengine's collection folder.
+            Default: None.
     """
     default_prefix: Optional[str] = None
 
@@ -144,14 +157,31 @@ class VECADepthMetric(BaseMetric):
                 'the spelling.')
         super().__init__(collect_device=collect_device, prefix=prefix,
                          collect_dir=collect_dir)
-        if crop not in (None, *CROPS):
+        if crop is not None and (not isinstance(crop, str)
+                                 or crop not in CROPS):
             raise ValueError(f'crop must be None or one of {sorted(CROPS)}, '
                              f'got {crop!r}')
+        owner = 'VECADepthMetric'
+        check_number('min_depth', min_depth, lo=0, owner=owner)
+        check_number('max_depth', max_depth, owner=owner)
         if not 0 <= min_depth < max_depth:
             raise ValueError('need 0 <= min_depth < max_depth, got '
                              f'{min_depth}, {max_depth}')
+        for name, flag in (('clip_pred', clip_pred),
+                           ('format_only', format_only),
+                           ('keep_results', keep_results)):
+            check_bool(name, flag, owner=owner)
+        check_number('depth_scale', depth_scale, lo=0, lo_open=True,
+                     allow_none=True, owner=owner)
+        if output_dir is not None and not isinstance(output_dir, str):
+            raise TypeError(f'{owner}: output_dir={output_dir!r} must be a '
+                            'path (str) or None.')
         if depth_metrics is None:
             depth_metrics = METRIC_NAMES
+        if not isinstance(depth_metrics, (list, tuple)) or not all(
+                isinstance(m, str) for m in depth_metrics):
+            raise TypeError(f'{owner}: depth_metrics={depth_metrics!r} must '
+                            f'be a list of names from {METRIC_NAMES}.')
         unknown = set(depth_metrics) - set(METRIC_NAMES)
         if unknown:
             raise ValueError(f'unknown depth metrics {sorted(unknown)}; '

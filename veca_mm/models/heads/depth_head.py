@@ -20,7 +20,24 @@ from mmseg.models.decode_heads.decode_head import BaseDecodeHead
 from mmseg.models.utils import resize
 from torch import Tensor
 
+from veca_mm.utils.checks import check_bool, check_int, check_number
 from veca_mm.utils.depth import valid_depth_mask
+
+
+def check_head_args(owner: str, channels=None, dropout_ratio=0.,
+                    norm_cfg=None, **kwargs) -> None:
+    """The ``BaseDecodeHead`` arguments that mmseg passes to torch or mmcv
+    unchecked (widths, dropout, norm, ``align_corners``), named here."""
+    if channels is not None:
+        check_int('channels', channels, lo=1, owner=owner)
+    check_number('dropout_ratio', dropout_ratio, lo=0, hi=1, hi_open=True,
+                 owner=owner)
+    if norm_cfg is not None and (not isinstance(norm_cfg, dict)
+                                 or 'type' not in norm_cfg):
+        raise TypeError(f'{owner}: norm_cfg={norm_cfg!r} must be None or a '
+                        "dict with a 'type' (e.g. dict(type='BN')).")
+    check_bool('align_corners', kwargs.get('align_corners', False),
+               owner=owner)
 
 
 @MODELS.register_module()
@@ -33,16 +50,20 @@ class MaskedSiLogLoss(nn.Module):
     (zero, with zero gradient, when none has).
 
     Args:
-        min_depth (float): ground truth at or below this is invalid
-            (0 = no LiDAR return / missing Kinect depth).
-        max_depth (float, optional): ground truth at or above this is
+        min_depth (float): Ground truth at or below this is invalid
+            (0 = no LiDAR return / missing Kinect depth). Default: 1e-3.
+        max_depth (float, optional): Ground truth at or above this is
             invalid (padding, sky); :class:`VECADepthHead` fills in its own
-            ``max_depth`` when None.
-        variance_focus (float): lambda; 0.85 as BTS / AdaBins.
-        scale (float): 10 as BTS.
-        loss_weight (float): multiplies the loss.
-        eps (float): predictions are clamped to at least ``eps``.
-        loss_name (str): key in the loss dict.
+            ``max_depth`` when None. Default: None.
+        variance_focus (float): Lambda, in [0, 1]; 0.85 as BTS / AdaBins.
+            Default: 0.85.
+        scale (float): 10 as BTS. Default: 10.0.
+        loss_weight (float): Multiplies the loss. Default: 1.0.
+        eps (float): Predictions are clamped to at least ``eps``.
+            Default: 1e-6.
+        loss_name (str): Key in the loss dict; it must start with
+            ``loss_``, or mmseg leaves it out of the total loss.
+            Default: 'loss_silog'.
     """
 
     def __init__(self,
@@ -54,6 +75,19 @@ class MaskedSiLogLoss(nn.Module):
                  eps: float = 1e-6,
                  loss_name: str = 'loss_silog'):
         super().__init__()
+        owner = 'MaskedSiLogLoss'
+        check_number('min_depth', min_depth, lo=0, owner=owner)
+        check_number('max_depth', max_depth, lo=min_depth, lo_open=True,
+                     allow_none=True, owner=owner)
+        check_number('variance_focus', variance_focus, 0, 1, owner=owner)
+        check_number('scale', scale, lo=0, lo_open=True, owner=owner)
+        check_number('loss_weight', loss_weight, owner=owner)
+        check_number('eps', eps, lo=0, lo_open=True, owner=owner)
+        if not isinstance(loss_name, str) or not loss_name.startswith(
+                'loss_'):
+            raise ValueError(f'{owner}: loss_name={loss_name!r} must be a str '
+                             "starting with 'loss_' (mmseg sums only those "
+                             'into the loss it optimises).')
         self.min_depth = min_depth
         self.max_depth = max_depth
         self.variance_focus = variance_focus
@@ -108,14 +142,20 @@ class VECADepthHead(BaseDecodeHead):
     resizes to the padded input shape.
 
     Args:
-        in_channels (Sequence[int]): channels of the pyramid levels.
-        channels (int): width of the decoder.
-        in_index (Sequence[int]): which levels to use, finest first.
-        max_depth (float): output bound (10 NYUv2, 80 KITTI).
-        loss_decode (dict | list[dict]): default :class:`MaskedSiLogLoss`;
-            a loss with a ``max_depth`` of None gets the head's.
-        **kwargs: the rest of ``BaseDecodeHead`` (``norm_cfg``,
-            ``act_cfg``, ``dropout_ratio``, ``align_corners``, ``init_cfg``).
+        in_channels (Sequence[int]): Channels of the pyramid levels.
+            Default: (256, 256, 256, 256).
+        channels (int): Width of the decoder. Default: 128.
+        in_index (Sequence[int]): Which levels to use, finest first, one per
+            ``in_channels``. Default: (0, 1, 2, 3).
+        max_depth (float): Output bound (10 NYUv2, 80 KITTI). Default: 10.0.
+        norm_cfg (dict, optional): Norm of the convs.
+            Default: dict(type='BN', requires_grad=True).
+        dropout_ratio (float): Dropout before the last conv, in [0, 1).
+            Default: 0.0.
+        loss_decode (dict | list[dict]): A loss with a ``max_depth`` of None
+            gets the head's. Default: dict(type='MaskedSiLogLoss').
+        **kwargs: The rest of ``BaseDecodeHead`` (``act_cfg``,
+            ``align_corners``, ``init_cfg``, ...).
     """
 
     def __init__(self,
@@ -128,8 +168,20 @@ class VECADepthHead(BaseDecodeHead):
                  dropout_ratio: float = 0.0,
                  loss_decode=dict(type='MaskedSiLogLoss'),
                  **kwargs):
-        if max_depth <= 0:
-            raise ValueError(f'max_depth must be positive, got {max_depth}')
+        owner = 'VECADepthHead'
+        check_number('max_depth', max_depth, lo=0, lo_open=True, owner=owner)
+        for name, seq in (('in_channels', in_channels),
+                          ('in_index', in_index)):
+            if not isinstance(seq, (list, tuple)) or not seq:
+                raise TypeError(f'{owner}: {name}={seq!r} must be a non-empty'
+                                ' list of ints (one per pyramid level).')
+            for v in seq:
+                check_int(name, v, lo=1 if name == 'in_channels' else None,
+                          owner=f'{owner} (an entry of)')
+        if len(in_index) != len(in_channels):
+            raise ValueError(f'{owner}: in_index={in_index} and in_channels='
+                             f'{in_channels} must have one entry per level.')
+        check_head_args(owner, channels, dropout_ratio, norm_cfg, **kwargs)
         fixed = dict(num_classes=1, out_channels=1,
                      input_transform='multiple_select')
         clash = {k: kwargs.pop(k) for k in fixed if k in kwargs}

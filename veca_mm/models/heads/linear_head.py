@@ -19,7 +19,9 @@ from mmengine.registry import MODELS
 from mmseg.models.decode_heads.decode_head import BaseDecodeHead
 from torch import Tensor
 
-from .depth_head import VECADepthHead
+from veca_mm.utils.checks import check_bool, check_int, check_number
+
+from .depth_head import VECADepthHead, check_head_args
 
 FeatureInput = Union[Tensor, Tuple[Tensor, Tensor]]
 
@@ -50,10 +52,15 @@ def _probe_features(head, inputs: Sequence[FeatureInput]) -> Tensor:
     return x
 
 
-def _check_single_input(name, in_channels, kwargs):
+def _check_single_input(name, in_channels, kwargs, concat_cls_token,
+                        in_index, dropout_ratio, norm_cfg):
     if not isinstance(in_channels, int) or isinstance(in_channels, bool):
         raise TypeError(f'{name}: in_channels must be one int (the width of '
                         f'the backbone\'s last map), got {in_channels!r}.')
+    check_int('in_channels', in_channels, lo=1, owner=name)
+    check_bool('concat_cls_token', concat_cls_token, owner=name)
+    check_int('in_index', in_index, owner=name)
+    check_head_args(name, None, dropout_ratio, norm_cfg, **kwargs)
     for key in ('channels', 'input_transform'):
         if key in kwargs:
             raise ValueError(
@@ -72,16 +79,20 @@ class LinearProbeHead(BaseDecodeHead):
     ``BaseDecodeHead.loss_by_feat`` / ``predict_by_feat``.
 
     Args:
-        in_channels (int): width of the backbone's map (with
+        in_channels (int): Width of the backbone's map (with
             ``distill_proj=True``, the projection width: 768 for the
             released VECA-S/B/L).
-        num_classes (int): classes.
-        concat_cls_token (bool): concatenate the CLS token (the backbone
-            must return it).
-        in_index (int): which backbone output to read (default the last).
-        norm_cfg (dict): the BatchNorm (``SyncBN`` on several GPUs).
-        **kwargs: the rest of ``BaseDecodeHead`` (``dropout_ratio``,
-            ``loss_decode``, ``ignore_index``, ``align_corners``, ...).
+        num_classes (int): Number of classes.
+        concat_cls_token (bool): Concatenate the CLS token (the backbone
+            must return it). Default: True.
+        in_index (int): Which backbone output to read. Default: -1 (the
+            last).
+        norm_cfg (dict): The BatchNorm (``SyncBN`` on several GPUs).
+            Default: dict(type='BN', requires_grad=True).
+        dropout_ratio (float): Dropout before the classifier, in [0, 1).
+            Default: 0.0.
+        **kwargs: The rest of ``BaseDecodeHead`` (``loss_decode``,
+            ``ignore_index``, ``align_corners``, ...).
     """
 
     def __init__(self,
@@ -92,7 +103,10 @@ class LinearProbeHead(BaseDecodeHead):
                  norm_cfg: dict = dict(type='BN', requires_grad=True),
                  dropout_ratio: float = 0.0,
                  **kwargs):
-        _check_single_input(type(self).__name__, in_channels, kwargs)
+        _check_single_input(type(self).__name__, in_channels, kwargs,
+                            concat_cls_token, in_index, dropout_ratio,
+                            norm_cfg)
+        check_int('num_classes', num_classes, lo=1, owner='LinearProbeHead')
         if norm_cfg is None:
             raise ValueError('LinearProbeHead: norm_cfg=None; the probe is '
                              'BatchNorm + 1x1 conv, give a BN/SyncBN cfg.')
@@ -130,15 +144,23 @@ class LinearDepthProbeHead(BaseDecodeHead):
     gradient loss, which we leave out (see ``docs/linear_probe.md``).
 
     Args:
-        in_channels (int): width of the backbone's map.
-        concat_cls_token (bool): concatenate the CLS token.
-        n_bins (int): number of depth bins.
-        min_depth, max_depth (float): the bins' range (metres).
-        upsample (int): feature upsampling factor before the classifier.
-        in_index (int): which backbone output to read.
-        norm_cfg (dict): the BatchNorm.
-        loss_decode (dict | list[dict]): a loss with ``max_depth=None`` gets
-            the head's.
+        in_channels (int): Width of the backbone's map.
+        concat_cls_token (bool): Concatenate the CLS token. Default: True.
+        n_bins (int): Number of depth bins, at least 2. Default: 256.
+        min_depth (float): Lower end of the bins' range (metres).
+            Default: 1e-3.
+        max_depth (float): Upper end of the bins' range (metres).
+            Default: 10.0.
+        upsample (int): Feature upsampling factor before the classifier.
+            Default: 4.
+        in_index (int): Which backbone output to read. Default: -1.
+        norm_cfg (dict): The BatchNorm.
+            Default: dict(type='BN', requires_grad=True).
+        dropout_ratio (float): Dropout before the classifier, in [0, 1).
+            Default: 0.0.
+        loss_decode (dict | list[dict]): A loss with ``max_depth=None`` gets
+            the head's. Default: dict(type='MaskedSiLogLoss').
+        **kwargs: The rest of ``BaseDecodeHead``.
     """
 
     def __init__(self,
@@ -153,7 +175,14 @@ class LinearDepthProbeHead(BaseDecodeHead):
                  dropout_ratio: float = 0.0,
                  loss_decode=dict(type='MaskedSiLogLoss'),
                  **kwargs):
-        _check_single_input(type(self).__name__, in_channels, kwargs)
+        _check_single_input(type(self).__name__, in_channels, kwargs,
+                            concat_cls_token, in_index, dropout_ratio,
+                            norm_cfg)
+        owner = 'LinearDepthProbeHead'
+        check_number('min_depth', min_depth, lo=0, owner=owner)
+        check_number('max_depth', max_depth, owner=owner)
+        check_int('n_bins', n_bins, lo=2, owner=owner)
+        check_int('upsample', upsample, lo=1, owner=owner)
         for key in ('num_classes', 'out_channels'):
             if key in kwargs:
                 raise ValueError(f'LinearDepthProbeHead: {key} is n_bins; '

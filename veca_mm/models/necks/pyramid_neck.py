@@ -7,6 +7,8 @@ from mmcv.cnn import ConvModule, build_norm_layer
 from mmengine.model import BaseModule
 from mmengine.registry import MODELS
 
+from veca_mm.utils.checks import check_int
+
 from ..layers import LN2d
 
 ALLOWED_SCALES = (4.0, 2.0, 1.0, 0.5, 0.25)
@@ -27,7 +29,8 @@ def _check_groups(norm_cfg: dict, channels: int, where: str):
     if norm_cfg.get('type') in ('GN', nn.GroupNorm) and groups and \
             channels % groups:
         raise ValueError(
-            f'SimplePyramidNeck: GN num_groups={groups} does not divide the '
+            f'SimplePyramidNeck: norm_cfg GN num_groups={groups} does not '
+            f'divide the '
             f'{channels} channels of {where}; pick num_groups dividing it.')
 
 
@@ -48,14 +51,15 @@ class SimplePyramidNeck(BaseModule):
     followed by ``norm_cfg`` (no activation, as in ViTDet).
 
     Args:
-        in_channels (int): width D of the backbone maps.
-        out_channels (int): width of every pyramid level.
-        scale_factors (Sequence[float]): one per level, from
+        in_channels (int): Width D of the backbone maps.
+        out_channels (int): Width of every pyramid level. Default: 256.
+        scale_factors (Sequence[float]): One per level, from
             {4, 2, 1, 0.5, 0.25}; the output keeps this order, so list them
-            from high to low resolution.
-        norm_cfg (dict): LN2d (default), BN, SyncBN, GN, ... built by mmcv's
+            from high to low resolution. Default: (4.0, 2.0, 1.0, 0.5).
+        norm_cfg (dict): LN2d, BN, SyncBN, GN, ... built by mmcv's
             ``build_norm_layer``; also used inside the x4 path.
-        init_cfg (dict, optional): mmengine init config.
+            Default: dict(type='LN2d', requires_grad=True).
+        init_cfg (dict, optional): mmengine init config. Default: None.
 
     ``forward`` takes either one map (every level from it, ViTDet style) or
     one map per level (e.g. backbone ``out_indices=(3, 5, 7, 11)``);
@@ -69,12 +73,24 @@ class SimplePyramidNeck(BaseModule):
                  norm_cfg: dict = dict(type='LN2d', requires_grad=True),
                  init_cfg: Optional[dict] = None):
         super().__init__(init_cfg=init_cfg)
+        for name, value in (('in_channels', in_channels),
+                            ('out_channels', out_channels)):
+            check_int(name, value, lo=1, owner='SimplePyramidNeck')
+        if not isinstance(scale_factors, (list, tuple)):
+            raise TypeError(f'SimplePyramidNeck: scale_factors='
+                            f'{scale_factors!r} must be a list of values '
+                            f'from {ALLOWED_SCALES}.')
+        if not isinstance(norm_cfg, dict) or 'type' not in norm_cfg:
+            raise TypeError(f'SimplePyramidNeck: norm_cfg={norm_cfg!r} must '
+                            "be a dict with a 'type' (e.g. dict(type='LN2d')"
+                            ').')
         scale_factors = tuple(scale_factors)
-        bad = [s for s in scale_factors if s not in ALLOWED_SCALES]
+        bad = [s for s in scale_factors
+               if isinstance(s, bool) or s not in ALLOWED_SCALES]
         if bad or not scale_factors:
             raise ValueError(
                 f'SimplePyramidNeck: scale factors {bad or "()"} are not '
-                f'supported; use a non-empty list of values from '
+                f'supported; use scale_factors, a non-empty list of values from '
                 f'{ALLOWED_SCALES}.')
         if 4.0 in scale_factors and in_channels % 4:
             raise ValueError(
