@@ -101,7 +101,7 @@ def table(rows):
         vals = [r['value'] for r in rs]
         higher = rs[0]['higher']
         worst = min(vals) if higher else max(vals)
-        bar = rs[0]['bar']
+        bar = rs[0]['bar']  # NaN: recorded, not asserted
         margin = worst - bar if higher else bar - worst
         trivial = statistics.median(r['trivial'] for r in rs)
         lines.append(
