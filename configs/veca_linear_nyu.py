@@ -17,27 +17,14 @@ model = dict(
     decode_head=dict(max_depth=10.0))
 default_hooks = dict(checkpoint=dict(save_best='rmse', rule='less'))
 
-meta_keys = ('img_path', 'depth_map_path', 'ori_shape', 'img_shape',
-             'pad_shape', 'scale_factor', 'flip', 'flip_direction',
-             'category_id', 'depth_rescale_factor')
-train_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='LoadDepthAnnotation', depth_rescale_factor=1e-3),
-    dict(type='RandomRotate', prob=0.5, degree=2.5, seg_pad_val=0),
-    dict(type='RandomFlip', prob=0.5),
-    dict(type='RandomResize', scale=(683, 512), ratio_range=(1.0, 1.5),
-         keep_ratio=True),
-    dict(type='RandomCrop', crop_size=crop_size),
-    dict(type='PhotoMetricDistortion'),
-    dict(type='PackSegInputs', meta_keys=meta_keys),
-]
-# depth ground truth is loaded after the resize: evaluated at full size
-test_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='Resize', scale=(683, 512), keep_ratio=True),
-    dict(type='LoadDepthAnnotation', depth_rescale_factor=1e-3),
-    dict(type='PackSegInputs', meta_keys=meta_keys),
-]
+# the fine-tuning pipelines with frames rescaled to 512 px high; depth
+# ground truth is loaded after the test resize: evaluated at full size
+train_pipeline = _base_.train_pipeline
+train_pipeline.insert(4, dict(type='RandomResize', scale=(683, 512),
+                              ratio_range=(1.0, 1.5), keep_ratio=True))
+train_pipeline[5].crop_size = crop_size
+test_pipeline = _base_.test_pipeline
+test_pipeline.insert(1, dict(type='Resize', scale=(683, 512), keep_ratio=True))
 train_dataloader = dict(batch_size=2, dataset=dict(pipeline=train_pipeline))
 val_dataloader = dict(dataset=dict(pipeline=test_pipeline))
 test_dataloader = val_dataloader

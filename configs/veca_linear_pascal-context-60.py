@@ -7,21 +7,12 @@ _base_ = [
     './_base_/schedules/linear-probe_40k.py',
 ]
 crop_size = (512, 512)
-img_scale = (520, 520)
 model = dict(
     data_preprocessor=dict(size=crop_size),
     decode_head=dict(num_classes=60))
 # mmseg's Pascal Context pipeline with 512 crops (its base crops 480)
-train_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='LoadAnnotations'),
-    dict(type='RandomResize', scale=img_scale, ratio_range=(0.5, 2.0),
-         keep_ratio=True),
-    dict(type='RandomCrop', crop_size=crop_size, cat_max_ratio=0.75),
-    dict(type='RandomFlip', prob=0.5),
-    dict(type='PhotoMetricDistortion'),
-    dict(type='PackSegInputs')
-]
+train_pipeline = [dict(t) for t in _base_.train_dataloader.dataset.pipeline]
+train_pipeline[3].update(crop_size=crop_size)
 train_dataloader = dict(batch_size=2, dataset=dict(pipeline=train_pipeline))
 val_dataloader = dict(batch_size=1)
 test_dataloader = val_dataloader

@@ -13,15 +13,6 @@ model = dict(
     data_preprocessor=dict(size=crop_size),
     decode_head=dict(max_depth=10.0))
 
-# the probe trains without rotation and colour jitter
-meta_keys = ('img_path', 'depth_map_path', 'ori_shape', 'img_shape',
-             'pad_shape', 'scale_factor', 'flip', 'flip_direction',
-             'category_id', 'depth_rescale_factor')
-train_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='LoadDepthAnnotation', depth_rescale_factor=1e-3),
-    dict(type='RandomFlip', prob=0.5),
-    dict(type='RandomCrop', crop_size=crop_size),
-    dict(type='PackSegInputs', meta_keys=meta_keys),
-]
+# the probe trains without rotation (2) and colour jitter (5)
+train_pipeline = [t for i, t in enumerate(_base_.train_pipeline) if i not in (2, 5)]
 train_dataloader = dict(dataset=dict(pipeline=train_pipeline))

@@ -55,22 +55,14 @@ model = dict(
                              feedforward_channels=2 * channels))),
         train_cfg=dict(num_points=1024)))
 
-train_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='LoadAnnotations', reduce_zero_label=True),
-    dict(type='RandomResize', scale=(384, 96), ratio_range=(0.75, 1.5),
-         keep_ratio=True),
-    dict(type='RandomCrop', crop_size=crop_size, cat_max_ratio=0.75),
-    dict(type='RandomFlip', prob=0.5),
-    dict(type='PhotoMetricDistortion'),
-    dict(type='PackSegInputs')
-]
-test_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='Resize', scale=(384, 96), keep_ratio=True),
-    dict(type='LoadAnnotations', reduce_zero_label=True),
-    dict(type='PackSegInputs')
-]
+# the pipelines of ../_base_/datasets/mini_ade20k.py: mmseg's (plain
+# copies) with images resized into 384 x 96
+train_pipeline = [dict(t) for t in _base_.train_dataloader.dataset.pipeline]
+train_pipeline[2] = dict(type='RandomResize', scale=(384, 96),
+                         ratio_range=(0.75, 1.5), keep_ratio=True)
+train_pipeline[3].update(crop_size=crop_size)
+test_pipeline = [dict(t) for t in _base_.val_dataloader.dataset.pipeline]
+test_pipeline[1].update(scale=(384, 96))
 train_dataloader = dict(
     batch_size=4, num_workers=0, persistent_workers=False,
     dataset=dict(data_root=data_root, pipeline=train_pipeline))

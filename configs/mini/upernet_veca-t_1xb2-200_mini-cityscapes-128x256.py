@@ -22,22 +22,12 @@ model = dict(
     decode_head=dict(in_channels=[32, 32, 32, 32], channels=32),
     auxiliary_head=dict(in_channels=32, channels=16))
 
-train_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='LoadAnnotations'),
-    dict(type='RandomResize', scale=(256, 128), ratio_range=(0.75, 1.5),
-         keep_ratio=True),
-    dict(type='RandomCrop', crop_size=crop_size, cat_max_ratio=0.75),
-    dict(type='RandomFlip', prob=0.5),
-    dict(type='PhotoMetricDistortion'),
-    dict(type='PackSegInputs')
-]
-test_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='Resize', scale=(256, 128), keep_ratio=True),
-    dict(type='LoadAnnotations'),
-    dict(type='PackSegInputs')
-]
+# mmseg's Cityscapes pipelines (plain copies) at toy scale
+train_pipeline = [dict(t) for t in _base_.train_dataloader.dataset.pipeline]
+train_pipeline[2].update(scale=(256, 128), ratio_range=(0.75, 1.5))
+train_pipeline[3].update(crop_size=crop_size)
+test_pipeline = [dict(t) for t in _base_.val_dataloader.dataset.pipeline]
+test_pipeline[1].update(scale=(256, 128))
 train_dataloader = dict(
     batch_size=2, num_workers=1,
     dataset=dict(data_root=data_root, pipeline=train_pipeline))

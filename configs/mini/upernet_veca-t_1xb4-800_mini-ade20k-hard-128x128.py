@@ -10,22 +10,11 @@ crop_size = (128, 128)
 data_preprocessor = dict(size=crop_size)
 model = dict(data_preprocessor=data_preprocessor)
 
-train_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='LoadAnnotations', reduce_zero_label=True),
-    dict(type='RandomResize', scale=(768, 192), ratio_range=(0.75, 1.25),
-         keep_ratio=True),
-    dict(type='RandomCrop', crop_size=crop_size, cat_max_ratio=0.75),
-    dict(type='RandomFlip', prob=0.5),
-    dict(type='PhotoMetricDistortion'),
-    dict(type='PackSegInputs')
-]
-test_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='Resize', scale=(768, 192), keep_ratio=True),
-    dict(type='LoadAnnotations', reduce_zero_label=True),
-    dict(type='PackSegInputs')
-]
+train_pipeline = _base_.train_pipeline
+train_pipeline[2].update(scale=(768, 192), ratio_range=(0.75, 1.25))
+train_pipeline[3].crop_size = crop_size
+test_pipeline = _base_.test_pipeline
+test_pipeline[1].scale = (768, 192)
 train_dataloader = dict(
     dataset=dict(data_root=data_root, pipeline=train_pipeline))
 val_dataloader = dict(

@@ -5,26 +5,14 @@
 _base_ = 'mmseg::_base_/datasets/pascal_context_59.py'
 data_root = 'data/mini_pascal_context/VOCdevkit/VOC2010'
 crop_size = (64, 64)
-train_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='LoadAnnotations', reduce_zero_label=True),
-    dict(type='RandomResize', scale=(256, 64), ratio_range=(0.75, 1.5),
-         keep_ratio=True),
-    dict(type='RandomCrop', crop_size=crop_size, cat_max_ratio=0.75),
-    dict(type='RandomFlip', prob=0.5),
-    dict(type='PhotoMetricDistortion'),
-    dict(type='PackSegInputs')
-]
-test_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='Resize', scale=(256, 64), keep_ratio=True),
-    dict(type='LoadAnnotations', reduce_zero_label=True),
-    dict(type='PackSegInputs')
-]
+# mmseg's pipelines (plain copies of the dataloaders' lists) at mini scale
+train_pipeline = [dict(t) for t in _base_.train_dataloader.dataset.pipeline]
+train_pipeline[2].update(scale=(256, 64), ratio_range=(0.75, 1.5))
+train_pipeline[3].update(crop_size=crop_size)
+test_pipeline = [dict(t) for t in _base_.val_dataloader.dataset.pipeline]
+test_pipeline[1].update(scale=(256, 64))
 train_dataloader = dict(
-    batch_size=4, num_workers=1, persistent_workers=True,
-    dataset=dict(data_root=data_root, pipeline=train_pipeline))
+    num_workers=1, dataset=dict(data_root=data_root, pipeline=train_pipeline))
 val_dataloader = dict(
-    batch_size=1, num_workers=1, persistent_workers=True,
-    dataset=dict(data_root=data_root, pipeline=test_pipeline))
+    num_workers=1, dataset=dict(data_root=data_root, pipeline=test_pipeline))
 test_dataloader = val_dataloader
