@@ -2,19 +2,11 @@
 # Training on a Slurm cluster:
 #   [GPUS=8] [GPUS_PER_NODE=8] [CPUS_PER_TASK=5] [SRUN_ARGS=...] \
 #   bash tools/slurm_train.sh PARTITION JOB_NAME CONFIG [WORK_DIR] [args...]
+. "$(dirname "$0")/launch_lib.sh"
 
 set -x
 
-PARTITION=$1
-JOB_NAME=$2
 CONFIG=$3
-GPUS=${GPUS:-4}
-GPUS_PER_NODE=${GPUS_PER_NODE:-4}
-CPUS_PER_TASK=${CPUS_PER_TASK:-5}
-SRUN_ARGS=${SRUN_ARGS:-""}
-PYTHON=${PYTHON:-python}
-TOOLS_DIR=$(cd "$(dirname "$0")" && pwd)
-
 # an optional WORK_DIR comes 4th (anything not starting with '-')
 if [ $# -ge 4 ] && [ "${4#-}" = "$4" ]; then
     WORK_ARGS="--work-dir=$4"
@@ -23,14 +15,4 @@ else
     WORK_ARGS=""
     PY_ARGS=${@:4}
 fi
-
-PYTHONPATH="$TOOLS_DIR/..":$PYTHONPATH \
-srun -p ${PARTITION} \
-    --job-name=${JOB_NAME} \
-    --gres=gpu:${GPUS_PER_NODE} \
-    --ntasks=${GPUS} \
-    --ntasks-per-node=${GPUS_PER_NODE} \
-    --cpus-per-task=${CPUS_PER_TASK} \
-    --kill-on-bad-exit=1 \
-    ${SRUN_ARGS} \
-    $PYTHON -u "$TOOLS_DIR/train.py" ${CONFIG} ${WORK_ARGS} --launcher="slurm" ${PY_ARGS}
+slurm_launch "$1" "$2" train.py ${CONFIG} ${WORK_ARGS} --launcher="slurm" ${PY_ARGS}

@@ -68,6 +68,14 @@ def _check_single_input(name, in_channels, kwargs, concat_cls_token,
                 f'CLS token; one input): remove {key}={kwargs[key]!r}.')
 
 
+def _probe_channels(name, in_channels, concat_cls_token, norm_cfg) -> int:
+    """The probe's width (doubled with the CLS token); it needs a norm."""
+    if norm_cfg is None:
+        raise ValueError(f'{name}: norm_cfg=None; the probe is BatchNorm + '
+                         '1x1 conv, give a BN/SyncBN cfg.')
+    return in_channels * (2 if concat_cls_token else 1)
+
+
 @MODELS.register_module()
 class LinearProbeHead(BaseDecodeHead):
     """BatchNorm + 1x1 conv over the last layer's patch features.
@@ -107,18 +115,12 @@ class LinearProbeHead(BaseDecodeHead):
                             concat_cls_token, in_index, dropout_ratio,
                             norm_cfg)
         check_int('num_classes', num_classes, lo=1, owner='LinearProbeHead')
-        if norm_cfg is None:
-            raise ValueError('LinearProbeHead: norm_cfg=None; the probe is '
-                             'BatchNorm + 1x1 conv, give a BN/SyncBN cfg.')
-        channels = in_channels * (2 if concat_cls_token else 1)
-        super().__init__(
-            in_channels=in_channels,
-            channels=channels,
-            num_classes=num_classes,
-            in_index=in_index,
-            norm_cfg=norm_cfg,
-            dropout_ratio=dropout_ratio,
-            **kwargs)
+        channels = _probe_channels('LinearProbeHead', in_channels,
+                                   concat_cls_token, norm_cfg)
+        super().__init__(in_channels=in_channels, channels=channels,
+                         num_classes=num_classes, in_index=in_index,
+                         norm_cfg=norm_cfg, dropout_ratio=dropout_ratio,
+                         **kwargs)
         self.concat_cls_token = concat_cls_token
         self.bn = build_norm_layer(norm_cfg, channels)[1]
 
@@ -193,19 +195,12 @@ class LinearDepthProbeHead(BaseDecodeHead):
         if n_bins < 2 or upsample < 1:
             raise ValueError(f'n_bins={n_bins} must be >= 2 and '
                              f'upsample={upsample} >= 1.')
-        if norm_cfg is None:
-            raise ValueError('LinearDepthProbeHead: norm_cfg=None; the probe '
-                             'is BatchNorm + 1x1 conv, give a BN/SyncBN cfg.')
-        channels = in_channels * (2 if concat_cls_token else 1)
-        super().__init__(
-            in_channels=in_channels,
-            channels=channels,
-            num_classes=n_bins,
-            in_index=in_index,
-            norm_cfg=norm_cfg,
-            dropout_ratio=dropout_ratio,
-            loss_decode=loss_decode,
-            **kwargs)
+        channels = _probe_channels('LinearDepthProbeHead', in_channels,
+                                   concat_cls_token, norm_cfg)
+        super().__init__(in_channels=in_channels, channels=channels,
+                         num_classes=n_bins, in_index=in_index,
+                         norm_cfg=norm_cfg, dropout_ratio=dropout_ratio,
+                         loss_decode=loss_decode, **kwargs)
         self.concat_cls_token = concat_cls_token
         self.upsample = int(upsample)
         self.min_depth = float(min_depth)
