@@ -77,11 +77,11 @@ class BadSampleGuard:
         skip_bad_samples (dict, optional): None stops at the first bad
             sample; ``dict(max=N)`` skips up to ``N`` distinct bad samples
             in this run (over all dataloader workers) and stops at the next
-            one. Default: None.
+            one. Defaults to None.
         work_dir (str, optional): the run's work dir; the stop message names
-            its ``last_checkpoint``. Default: None.
+            its ``last_checkpoint``. Defaults to None.
         lazy_init (bool): leave the wrapped set's ``full_init`` to the
-            runner (as mmengine's dataset wrappers). Default: False.
+            runner (as mmengine's dataset wrappers). Defaults to False.
     """
 
     def __init__(self,

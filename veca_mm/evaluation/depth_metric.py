@@ -105,32 +105,32 @@ class VECADepthMetric(BaseMetric):
     Args:
         min_depth (float): Lower end of the valid ground-truth range
             (metres), also the lower clip of predictions (``clip_pred``).
-            Default: 1e-3.
-        max_depth (float): Upper end of that range. Default: 10.0.
+            Defaults to 1e-3.
+        max_depth (float): Upper end of that range. Defaults to 10.0.
         crop (str, optional): ``'eigen'`` (NYUv2 Eigen crop), ``'garg'``
-            (KITTI Garg crop) or None. Default: None.
+            (KITTI Garg crop) or None. Defaults to None.
         clip_pred (bool): Clip predictions to ``[min_depth, max_depth]``.
-            Default: True.
+            Defaults to True.
         depth_metrics (Sequence[str], optional): Subset of the metrics;
-            None for all. Default: None.
+            None for all. Defaults to None.
         output_dir (str, optional): Write ``<name>_depth.png`` (uint16,
             metres x ``depth_scale``) and ``<name>_depth_color.png`` per
             image; ``<name>`` is the image file stem (``<drive>_<frame>`` for
             KITTI ``.../<drive>/image_0X/data/<frame>.png`` paths).
-            Default: None.
+            Defaults to None.
         depth_scale (float, optional): PNG units per metre (1000 NYUv2, 256
             KITTI); None takes ``1 / depth_rescale_factor`` from the sample's
-            metainfo (``LoadDepthAnnotation``), else 1000. Default: None.
+            metainfo (``LoadDepthAnnotation``), else 1000. Defaults to None.
         format_only (bool): Only write ``output_dir``, compute nothing.
-            Default: False.
+            Defaults to False.
         keep_results (bool): Accepted for ``tools/test.py --out``; metrics
-            are computed whenever ``format_only`` is False. Default: False.
+            are computed whenever ``format_only`` is False. Defaults to False.
         collect_device (str): mmengine's, for distributed collection.
-            Default: 'cpu'.
+            Defaults to 'cpu'.
         prefix (str, optional): mmengine's metric-name prefix.
-            Default: None.
+            Defaults to None.
         collect_dir (str, optional): mmengine's collection folder.
-            Default: None.
+            Defaults to None.
     """
     default_prefix: Optional[str] = None
 

@@ -76,6 +76,24 @@ def check_mmengine_version(version: str = None) -> None:
 
 @HOOKS.register_module()
 class AtomicCheckpointHook(CheckpointHook):
+    """mmengine's ``CheckpointHook`` with atomic saves (see the module).
+
+    Checkpoints into a local ``out_dir`` are written to a temporary file,
+    fsynced and renamed into place, and outdated ones are removed only after
+    the new one is on disk; a remote ``out_dir`` or explicit
+    ``backend_args`` keep mmengine's behaviour (with a warning).
+
+    Args:
+        *args: Positional arguments of mmengine's ``CheckpointHook``
+            (``interval``, ``by_epoch``, ...).
+        **kwargs: Keyword arguments of mmengine's ``CheckpointHook``
+            (``max_keep_ckpts``, ``save_best``, ``out_dir``, ...); their
+            defaults are mmengine's.
+
+    Raises:
+        RuntimeError: On building, when the installed mmengine is not one
+            of :data:`TESTED_MMENGINE`.
+    """
 
     def __init__(self, *args, **kwargs):
         check_mmengine_version()

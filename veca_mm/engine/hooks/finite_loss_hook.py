@@ -39,8 +39,9 @@ class FiniteLossHook(Hook):
     """Raise :class:`NonFiniteLossError` when a loss is NaN or Inf.
 
     Args:
-        interval (int): check every ``interval`` iterations; 1 (the default)
+        interval (int): Check every ``interval`` training iterations; 1
             means no non-finite step can ever reach a checkpoint.
+            Defaults to 1.
     """
     priority = 'ABOVE_NORMAL'  # before LoggerHook and CheckpointHook
 

@@ -36,6 +36,18 @@ def iteration_seed(seed: int, iteration: int, rank: int = 0) -> int:
 
 @HOOKS.register_module()
 class IterSeedHook(Hook):
+    """Reseed torch per iteration, numpy and ``random`` per epoch.
+
+    Before every training iteration torch's global generator is seeded from
+    ``(seed, runner.iter, rank)``; before every training epoch numpy's and
+    ``random``'s are seeded from ``(seed, epoch)`` (see the module
+    docstring), so that a resumed run draws what an uninterrupted one draws.
+    The seed is ``runner.seed`` (0 when unset); the rank enters only with
+    ``randomness=dict(diff_rank_seed=True)``.
+
+    The hook takes no arguments; ``tools/train.py`` adds it to every config
+    (:data:`~veca_mm.engine.hooks.defaults.SAFETY_HOOKS`).
+    """
     priority = 'VERY_HIGH'  # before any hook that might draw random numbers
 
     def _seed_and_rank(self, runner):

@@ -87,11 +87,21 @@ def _no_decay(name: str, param: nn.Parameter) -> bool:
 class VECALayerDecayOptimizerConstructor(DefaultOptimWrapperConstructor):
     """Layer-wise lr decay optimizer constructor for VECA backbones.
 
-    ``paramwise_cfg`` accepts only:
+    Parameter ``p`` of layer ``i`` (0: the input side, ``L + 1``: the output
+    side and every non-backbone parameter, see
+    :func:`get_layer_id_for_veca`) gets ``lr * layer_decay_rate ** (L + 1 -
+    i)``; 1-D parameters and VECA's query tokens, query coordinates and
+    ``pos_alpha`` get no weight decay.
 
-    * ``layer_decay_rate`` (float, required): lr decay per layer, in (0, 1].
-    * ``num_layers`` (int, optional): number of VECA blocks; defaults to
-      ``model.backbone.num_layers``.
+    Args:
+        optim_wrapper_cfg (dict): The optimizer wrapper config, as for
+            mmengine's ``DefaultOptimWrapperConstructor``; ``optimizer.lr``
+            must be set.
+        paramwise_cfg (dict, optional): Only two keys:
+            ``layer_decay_rate`` (float, required), the lr decay per layer,
+            in (0, 1]; and ``num_layers`` (int, optional), the number of
+            VECA blocks, defaulting to ``model.backbone.num_layers``.
+            Defaults to None (which fails: the rate is required).
     """
 
     ALLOWED_KEYS = ('layer_decay_rate', 'num_layers')

@@ -51,19 +51,19 @@ class MaskedSiLogLoss(nn.Module):
 
     Args:
         min_depth (float): Ground truth at or below this is invalid
-            (0 = no LiDAR return / missing Kinect depth). Default: 1e-3.
+            (0 = no LiDAR return / missing Kinect depth). Defaults to 1e-3.
         max_depth (float, optional): Ground truth at or above this is
             invalid (padding, sky); :class:`VECADepthHead` fills in its own
-            ``max_depth`` when None. Default: None.
+            ``max_depth`` when None. Defaults to None.
         variance_focus (float): Lambda, in [0, 1]; 0.85 as BTS / AdaBins.
-            Default: 0.85.
-        scale (float): 10 as BTS. Default: 10.0.
-        loss_weight (float): Multiplies the loss. Default: 1.0.
+            Defaults to 0.85.
+        scale (float): 10 as BTS. Defaults to 10.0.
+        loss_weight (float): Multiplies the loss. Defaults to 1.0.
         eps (float): Predictions are clamped to at least ``eps``.
-            Default: 1e-6.
+            Defaults to 1e-6.
         loss_name (str): Key in the loss dict; it must start with
             ``loss_``, or mmseg leaves it out of the total loss.
-            Default: 'loss_silog'.
+            Defaults to 'loss_silog'.
     """
 
     def __init__(self,
@@ -143,17 +143,17 @@ class VECADepthHead(BaseDecodeHead):
 
     Args:
         in_channels (Sequence[int]): Channels of the pyramid levels.
-            Default: (256, 256, 256, 256).
-        channels (int): Width of the decoder. Default: 128.
+            Defaults to (256, 256, 256, 256).
+        channels (int): Width of the decoder. Defaults to 128.
         in_index (Sequence[int]): Which levels to use, finest first, one per
-            ``in_channels``. Default: (0, 1, 2, 3).
-        max_depth (float): Output bound (10 NYUv2, 80 KITTI). Default: 10.0.
+            ``in_channels``. Defaults to (0, 1, 2, 3).
+        max_depth (float): Output bound (10 NYUv2, 80 KITTI). Defaults to 10.0.
         norm_cfg (dict, optional): Norm of the convs.
-            Default: dict(type='BN', requires_grad=True).
+            Defaults to dict(type='BN', requires_grad=True).
         dropout_ratio (float): Dropout before the last conv, in [0, 1).
-            Default: 0.0.
+            Defaults to 0.0.
         loss_decode (dict | list[dict]): A loss with a ``max_depth`` of None
-            gets the head's. Default: dict(type='MaskedSiLogLoss').
+            gets the head's. Defaults to dict(type='MaskedSiLogLoss').
         **kwargs: The rest of ``BaseDecodeHead`` (``act_cfg``,
             ``align_corners``, ``init_cfg``, ...).
     """

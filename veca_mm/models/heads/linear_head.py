@@ -92,13 +92,13 @@ class LinearProbeHead(BaseDecodeHead):
             released VECA-S/B/L).
         num_classes (int): Number of classes.
         concat_cls_token (bool): Concatenate the CLS token (the backbone
-            must return it). Default: True.
-        in_index (int): Which backbone output to read. Default: -1 (the
+            must return it). Defaults to True.
+        in_index (int): Which backbone output to read. Defaults to -1 (the
             last).
         norm_cfg (dict): The BatchNorm (``SyncBN`` on several GPUs).
-            Default: dict(type='BN', requires_grad=True).
+            Defaults to dict(type='BN', requires_grad=True).
         dropout_ratio (float): Dropout before the classifier, in [0, 1).
-            Default: 0.0.
+            Defaults to 0.0.
         **kwargs: The rest of ``BaseDecodeHead`` (``loss_decode``,
             ``ignore_index``, ``align_corners``, ...).
     """
@@ -147,21 +147,21 @@ class LinearDepthProbeHead(BaseDecodeHead):
 
     Args:
         in_channels (int): Width of the backbone's map.
-        concat_cls_token (bool): Concatenate the CLS token. Default: True.
-        n_bins (int): Number of depth bins, at least 2. Default: 256.
+        concat_cls_token (bool): Concatenate the CLS token. Defaults to True.
+        n_bins (int): Number of depth bins, at least 2. Defaults to 256.
         min_depth (float): Lower end of the bins' range (metres).
-            Default: 1e-3.
+            Defaults to 1e-3.
         max_depth (float): Upper end of the bins' range (metres).
-            Default: 10.0.
+            Defaults to 10.0.
         upsample (int): Feature upsampling factor before the classifier.
-            Default: 4.
-        in_index (int): Which backbone output to read. Default: -1.
+            Defaults to 4.
+        in_index (int): Which backbone output to read. Defaults to -1.
         norm_cfg (dict): The BatchNorm.
-            Default: dict(type='BN', requires_grad=True).
+            Defaults to dict(type='BN', requires_grad=True).
         dropout_ratio (float): Dropout before the classifier, in [0, 1).
-            Default: 0.0.
+            Defaults to 0.0.
         loss_decode (dict | list[dict]): A loss with ``max_depth=None`` gets
-            the head's. Default: dict(type='MaskedSiLogLoss').
+            the head's. Defaults to dict(type='MaskedSiLogLoss').
         **kwargs: The rest of ``BaseDecodeHead``.
     """
 

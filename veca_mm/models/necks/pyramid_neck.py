@@ -52,14 +52,14 @@ class SimplePyramidNeck(BaseModule):
 
     Args:
         in_channels (int): Width D of the backbone maps.
-        out_channels (int): Width of every pyramid level. Default: 256.
+        out_channels (int): Width of every pyramid level. Defaults to 256.
         scale_factors (Sequence[float]): One per level, from
             {4, 2, 1, 0.5, 0.25}; the output keeps this order, so list them
-            from high to low resolution. Default: (4.0, 2.0, 1.0, 0.5).
+            from high to low resolution. Defaults to (4.0, 2.0, 1.0, 0.5).
         norm_cfg (dict): LN2d, BN, SyncBN, GN, ... built by mmcv's
             ``build_norm_layer``; also used inside the x4 path.
-            Default: dict(type='LN2d', requires_grad=True).
-        init_cfg (dict, optional): mmengine init config. Default: None.
+            Defaults to dict(type='LN2d', requires_grad=True).
+        init_cfg (dict, optional): mmengine init config. Defaults to None.
 
     ``forward`` takes either one map (every level from it, ViTDet style) or
     one map per level (e.g. backbone ``out_indices=(3, 5, 7, 11)``);
