@@ -30,9 +30,13 @@ import os.path as osp
 import numpy as np
 
 import veca_mm  # noqa: F401  (registers the VECA backbone and neck)
-from veca_mm.utils.cli import load_config
+from veca_mm.utils.cli import (check_checkpoint_file, check_device,
+                               check_output_dir, load_config, number_type,
+                               user_input_errors)
 from veca_mm.utils.core_budgets import (add_core_budgets_argument,
                                         apply_core_budgets)
+
+TOOL = 'image_demo.py'
 
 IMG_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp')
 
@@ -47,33 +51,49 @@ def parse_args(argv=None):
     parser.add_argument('--out-dir', default='demo_out',
                         help='where vis/ and pred/ (preds/ for mmdet) go')
     parser.add_argument('--device', default='cpu', help='e.g. cpu, cuda:0')
-    parser.add_argument('--opacity', type=float, default=0.5,
-                        help='segmentation: opacity of the class overlay')
-    parser.add_argument('--score-thr', type=float, default=0.3,
+    parser.add_argument('--opacity', type=number_type(lo=0, hi=1),
+                        default=0.5,
+                        help='segmentation: opacity of the class overlay, '
+                        'in [0, 1]')
+    parser.add_argument('--score-thr', type=number_type(lo=0, hi=1),
+                        default=0.3,
                         help='detection: boxes and masks scoring below are '
-                        'not drawn')
-    args = parser.parse_args(argv)
-    if not 0 <= args.opacity <= 1:
-        parser.error(f'--opacity must be in [0, 1], got {args.opacity}')
-    if not 0 <= args.score_thr <= 1:
-        parser.error(f'--score-thr must be in [0, 1], got {args.score_thr}')
-    return args
+                        'not drawn, in [0, 1]')
+    return parser.parse_args(argv)
 
 
 def list_images(path):
-    """One image, or the images of a folder (recursively, sorted)."""
+    """One image, or the images of a folder (recursively, sorted); each
+    one's header is read (not its pixels), so a file that is not an image
+    is refused before the model is built."""
     if osp.isfile(path):
-        return [path]
-    if not osp.isdir(path):
+        found = [path]
+    elif not osp.isdir(path):
         raise FileNotFoundError(f'{path!r} is neither an image file nor a '
                                 'folder')
-    found = sorted(
-        osp.join(d, f) for d, _, files in os.walk(path) for f in files
-        if f.lower().endswith(IMG_EXTENSIONS))
-    if not found:
-        raise FileNotFoundError(f'no image ({", ".join(IMG_EXTENSIONS)}) '
-                                f'under {path!r}')
+    else:
+        found = sorted(
+            osp.join(d, f) for d, _, files in os.walk(path) for f in files
+            if f.lower().endswith(IMG_EXTENSIONS))
+        if not found:
+            raise FileNotFoundError(f'no image ({", ".join(IMG_EXTENSIONS)})'
+                                    f' under {path!r}')
+    for image in found:
+        check_image(image)
     return found
+
+
+def check_image(path):
+    """``path``'s header is an image's (PIL identifies it)."""
+    from PIL import Image
+    try:
+        with Image.open(path) as im:
+            w, h = im.size
+    except (OSError, ValueError, SyntaxError) as e:
+        raise ValueError(f'{path!r} is not an image that can be read '
+                         f'({type(e).__name__})') from None
+    if not w or not h:
+        raise ValueError(f'{path!r} is an empty image ({w}x{h})')
 
 
 def task_of(cfg):
@@ -129,13 +149,24 @@ def _imwrite(array, path):
         raise OSError(f'could not write {path}')
 
 
+def prepare(args):
+    """(images, config, inferencer): every input checked, then the model
+    built and the checkpoint loaded; bad input is one line, exit 1."""
+    with user_input_errors(TOOL):
+        images = list_images(args.img)
+        cfg = load_cfg(args.config, args.core_budgets)
+        check_checkpoint_file(args.checkpoint, 'checkpoint')
+        check_device(args.device, '--device')
+        check_output_dir(args.out_dir, '--out-dir')
+        inferencer = build_inferencer(cfg, args.checkpoint, args.device)
+    return images, cfg, inferencer
+
+
 def run(args):
     from mmengine.utils import track_iter_progress
 
-    images = list_images(args.img)
-    cfg = load_cfg(args.config, args.core_budgets)
+    images, cfg, inferencer = prepare(args)
     task = task_of(cfg)
-    inferencer = build_inferencer(cfg, args.checkpoint, args.device)
     pred_dir = osp.join(args.out_dir, 'preds' if task == 'det' else 'pred')
     os.makedirs(pred_dir, exist_ok=True)
     scale = depth_scale(cfg)

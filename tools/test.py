@@ -28,9 +28,12 @@ from mmengine.config import ConfigDict
 
 import veca_mm  # noqa: F401  (registers the VECA backbone and neck)
 from veca_mm.datasets import check_dataset_paths
-from veca_mm.utils.cli import add_runner_args, build_runner, compile_backbone
+from veca_mm.utils.cli import (ConfigError, add_runner_args, build_runner,
+                               check_checkpoint_file, check_output_dir,
+                               check_output_file, compile_backbone)
 from veca_mm.utils.cli import config_scope as scope_of
-from veca_mm.utils.cli import parse_runner_args, runner_config
+from veca_mm.utils.cli import (number_type, parse_runner_args, runner_config,
+                               user_input_errors)
 from veca_mm.utils.core_budgets import (add_core_budgets_argument,
                                         apply_core_budgets,
                                         parse_core_budgets)
@@ -38,6 +41,8 @@ from veca_mm.utils.dist import prepare_cpu_distributed
 from veca_mm.utils.type_names import type_name
 
 __all__ = ['parse_core_budgets', 'apply_core_budgets', 'build_cfg', 'main']
+
+TOOL = 'test.py'
 
 
 def parse_args(argv=None):
@@ -57,7 +62,7 @@ def parse_args(argv=None):
         help='directory where painted images will be saved. If specified, '
         'the painted images are saved instead of shown')
     parser.add_argument(
-        '--wait-time', type=float, default=2, help='the interval of show (s)')
+        '--wait-time', type=number_type(lo=0), default=2, help='the interval of show (s)')
     add_core_budgets_argument(parser)
     parser.add_argument(
         '--compile', action='store_true',
@@ -84,9 +89,10 @@ def trigger_visualization_hook(cfg, show=False, show_dir=None, wait_time=2):
         return cfg
     default_hooks = cfg.get('default_hooks', None) or {}
     if 'visualization' not in default_hooks:
-        raise RuntimeError(
-            'VisualizationHook must be included in default_hooks: refer to '
-            'the usage `visualization=dict(type=\'VisualizationHook\')`')
+        raise ConfigError(
+            '--show/--show-dir need a visualization hook in default_hooks: '
+            'refer to the usage '
+            '`visualization=dict(type=\'VisualizationHook\')`')
     hook = default_hooks['visualization']
     hook['draw'] = True
     if type_name(hook) == 'SegVisualizationHook':
@@ -105,8 +111,8 @@ def trigger_visualization_hook(cfg, show=False, show_dir=None, wait_time=2):
             hook['test_out_dir'] = show_dir
         else:
             if cfg.get('visualizer', None) is None:
-                raise RuntimeError('--show-dir needs a `visualizer` in the '
-                                   'config')
+                raise ConfigError('--show-dir needs a `visualizer` in the '
+                                  'config')
             cfg.visualizer['save_dir'] = show_dir
     return cfg
 
@@ -120,12 +126,14 @@ def setup_out(cfg, out):
         if not out.endswith(('.pkl', '.pickle')):
             raise ValueError('--out for an mmdet config must be a .pkl or '
                              f'.pickle file, got {out!r}')
+        check_output_file(out, '--out')
         evaluator = cfg.test_evaluator
         metrics = list(evaluator) if isinstance(evaluator,
                                                 (list, tuple)) else [evaluator]
         metrics.append(ConfigDict(type='DumpDetResults', out_file_path=out))
         cfg.test_evaluator = metrics
     else:
+        check_output_dir(out, '--out')
         evaluator = cfg.test_evaluator
         targets = evaluator if isinstance(evaluator,
                                           (list, tuple)) else [evaluator]
@@ -139,10 +147,10 @@ def setup_tta(cfg):
     """Wrap the model in the config's ``tta_model`` and test with its
     ``tta_pipeline``."""
     if 'tta_pipeline' not in cfg:
-        raise RuntimeError('--tta needs a `tta_pipeline` in the config')
+        raise ConfigError('--tta needs a `tta_pipeline` in the config')
     if 'tta_model' not in cfg:
         if scope_of(cfg) != 'mmdet':
-            raise RuntimeError('--tta needs a `tta_model` in the config')
+            raise ConfigError('--tta needs a `tta_model` in the config')
         cfg.tta_model = dict(
             type='DetTTAModel',
             tta_cfg=dict(
@@ -200,14 +208,29 @@ def build_cfg(args):
     return cfg
 
 
+def check_paths(args, cfg):
+    """The checkpoint (a torch.save file) and the folders to write, before
+    anything is built."""
+    check_checkpoint_file(args.checkpoint, 'checkpoint')
+    check_output_dir(cfg.work_dir, '--work-dir' if args.work_dir is not None
+                     else 'work_dir')
+    if args.show_dir:
+        check_output_dir(args.show_dir, '--show-dir')
+
+
 def main(argv=None):
     args = parse_args(argv)
-    cfg = build_cfg(args)
-    check_dataset_paths(cfg, splits=('test', ))
-    prepare_cpu_distributed(cfg, args.launcher)
-    runner = build_runner(cfg)
-    if args.compile:
-        compile_backbone(runner.model, cfg.get('compile', None))
+    # bad input (paths, config, options, the model's own argument checks,
+    # the checkpoint's keys): one line and exit status 1, before any data is
+    # read
+    with user_input_errors(TOOL):
+        cfg = build_cfg(args)
+        check_paths(args, cfg)
+        check_dataset_paths(cfg, splits=('test', ))
+        prepare_cpu_distributed(cfg, args.launcher)
+        runner = build_runner(cfg)
+        if args.compile:
+            compile_backbone(runner.model, cfg.get('compile', None))
     return runner.test()
 
 

@@ -20,10 +20,14 @@ from mmengine.logging import print_log
 import veca_mm  # noqa: F401  (registers the VECA backbone and neck)
 from veca_mm.datasets import check_dataset_paths
 from veca_mm.engine import add_safety_hooks
-from veca_mm.utils.cli import (add_runner_args, build_runner,
+from veca_mm.utils.cli import (ConfigError, add_runner_args, build_runner,
+                               check_checkpoint_file, check_output_dir,
                                compile_backbone, compile_options,
-                               parse_runner_args, runner_config)
+                               parse_runner_args, runner_config,
+                               user_input_errors)
 from veca_mm.utils.dist import prepare_cpu_distributed
+
+TOOL = 'train.py'
 
 
 def parse_args(argv=None):
@@ -74,9 +78,10 @@ def enable_amp(cfg):
                   'GPU/NPU/MLU/MUSA device; training in full precision.',
                   logger='current', level=logging.WARNING)
         return cfg
-    assert optim_wrapper in ('OptimWrapper', 'mmengine.OptimWrapper'), (
-        '`--amp` is only supported when the optimizer wrapper type is '
-        f'`OptimWrapper` but got {optim_wrapper}.')
+    if optim_wrapper not in ('OptimWrapper', 'mmengine.OptimWrapper'):
+        raise ConfigError(
+            '--amp is only supported when the optimizer wrapper type is '
+            f'OptimWrapper, but the config has {optim_wrapper!r}.')
     cfg.optim_wrapper.type = 'AmpOptimWrapper'
     cfg.optim_wrapper.loss_scale = 'dynamic'
     return cfg
@@ -91,7 +96,7 @@ def build_cfg(args):
     if args.auto_scale_lr:
         scale = cfg.get('auto_scale_lr', None)
         if scale is None or 'base_batch_size' not in scale:
-            raise RuntimeError(
+            raise ConfigError(
                 '--auto-scale-lr needs `auto_scale_lr = dict(enable=False, '
                 'base_batch_size=...)` in the config; this one has none.')
         cfg.auto_scale_lr.enable = True
@@ -105,18 +110,31 @@ def build_cfg(args):
     return cfg
 
 
+def check_paths(args, cfg):
+    """The files and folders named on the command line (and the work dir),
+    before anything is built."""
+    if args.resume not in (None, 'auto'):
+        check_checkpoint_file(args.resume, '--resume')
+    check_output_dir(cfg.work_dir, '--work-dir' if args.work_dir is not None
+                     else 'work_dir')
+
+
 def main(argv=None):
     args = parse_args(argv)
-    cfg = build_cfg(args)
-    # A wrong data_root fails here, naming the path and the layout doc,
-    # instead of deep inside the dataset after the model is built.
-    check_dataset_paths(cfg, splits=('train', 'val'))
-    prepare_cpu_distributed(cfg, args.launcher)
-    changes = add_safety_hooks(cfg)
-    # mmengine would compile the whole train_step (optimizer included),
-    # which dynamo cannot trace here; compile the backbone instead.
-    compile_opts = compile_options(cfg)
-    runner = build_runner(cfg)
+    # bad input (paths, config, options, the model's own argument checks):
+    # one line and exit status 1, before any data is read
+    with user_input_errors(TOOL):
+        cfg = build_cfg(args)
+        check_paths(args, cfg)
+        # A wrong data_root fails here, naming the path and the layout doc,
+        # instead of deep inside the dataset after the model is built.
+        check_dataset_paths(cfg, splits=('train', 'val'))
+        prepare_cpu_distributed(cfg, args.launcher)
+        changes = add_safety_hooks(cfg)
+        # mmengine would compile the whole train_step (optimizer included),
+        # which dynamo cannot trace here; compile the backbone instead.
+        compile_opts = compile_options(cfg)
+        runner = build_runner(cfg)
     for change in changes:
         runner.logger.info(f'veca_mm safety: {change}')
     if compile_opts is not None:

@@ -25,9 +25,14 @@ import os.path as osp
 
 from veca_mm.utils.budget_eval import (PRIMARY, evaluate_schedule,
                                        lower_is_better, pick_metric)
-from veca_mm.utils.cli import add_cfg_options_argument, load_config
+from veca_mm.utils.cli import (add_cfg_options_argument,
+                               check_checkpoint_file, check_input_file,
+                               check_output_dir, int_type, load_config,
+                               user_input_errors)
 from veca_mm.utils.core_budgets import (allowed_budgets, check_core_budgets,
                                         meta_backbone)
+
+TOOL = 'budget_sweep.py'
 
 
 def parse_args(argv=None):
@@ -39,15 +44,16 @@ def parse_args(argv=None):
                    '(no CONFIG/CHECKPOINT then)')
     p.add_argument('--labels', nargs='+', default=None,
                    help='one legend label per --runs file')
-    p.add_argument('--budgets', type=int, nargs='*', default=None,
+    p.add_argument('--budgets', type=int_type(lo=1), nargs='+',
+                   default=None,
                    help='uniform budgets (default: every chunk multiple)')
-    p.add_argument('--stage-budgets', nargs='*', default=[],
+    p.add_argument('--stage-budgets', nargs='+', default=[],
                    help='per-stage schedules, e.g. 64,32,16,8')
     p.add_argument('--work-dir', default=None)
     p.add_argument('--metric', default=None,
                    help='metric to plot (default: the first of '
                    f'{PRIMARY} present)')
-    p.add_argument('--repeats', type=int, default=3,
+    p.add_argument('--repeats', type=int_type(lo=1), default=3,
                    help='timed repeats per budget')
     add_cfg_options_argument(p)
     args = p.parse_args(argv)
@@ -66,17 +72,32 @@ def parse_args(argv=None):
 def budget_list(args, cfg):
     """Budgets to sweep, each checked up front by the model's own rules
     (a weightless build)."""
-    budgets = args.budgets or allowed_budgets(meta_backbone(
-        cfg, 'budget_sweep.py', 'there is no core budget to sweep'))
-    schedules = [(b, ) for b in budgets]
+    stages = []
     for s in args.stage_budgets:
         try:
-            schedules.append(tuple(int(v) for v in s.split(',')))
+            stages.append(tuple(int(v) for v in s.split(',')))
         except ValueError:
-            raise SystemExit(f'--stage-budgets {s!r}: use comma-separated '
-                             'ints such as 64,32,16,8')
-    check_core_budgets(cfg, schedules, '--budgets/--stage-budgets')
-    return schedules
+            raise ValueError(f'--stage-budgets {s!r}: use comma-separated '
+                             'ints such as 64,32,16,8') from None
+    # a schedule given twice on the command line is an error; one of the
+    # default budgets also given as --stage-budgets is evaluated once
+    given = [(b, ) for b in args.budgets or []] + stages
+    seen = set()
+    for s in given:
+        if s in seen:
+            raise ValueError(f'--budgets/--stage-budgets: {fmt(s)} is given '
+                             'twice (each schedule is evaluated once)')
+        seen.add(s)
+    if args.budgets is None:
+        default = allowed_budgets(meta_backbone(
+            cfg, 'budget_sweep.py', 'there is no core budget to sweep'))
+        given = [(b, ) for b in default if (b, ) not in seen] + stages
+    check_core_budgets(cfg, given, '--budgets/--stage-budgets')
+    return given
+
+
+def fmt(schedule):
+    return ','.join(map(str, schedule))
 
 
 def plot(rows, metric, path):
@@ -109,17 +130,31 @@ def plot(rows, metric, path):
 
 def load_run(path, metric=None):
     """(metric name, [(C, value)]) of a finished sweep's JSON, uniform
-    budgets only, sorted by C."""
-    with open(path) as f:
-        data = json.load(f)
-    if not isinstance(data, dict) or 'rows' not in data:
-        raise SystemExit(f'{path}: not a budget_sweep.json (no "rows")')
+    budgets only, sorted by C; a ValueError naming ``path`` for a file
+    that is not one."""
+    check_input_file(path, '--runs')
+    try:
+        with open(path) as f:
+            data = json.load(f)
+    except (ValueError, UnicodeDecodeError) as e:
+        raise ValueError(f'--runs {path!r} is not JSON ({e})') from None
+    if not isinstance(data, dict) or not isinstance(data.get('rows'), list):
+        raise ValueError(f'--runs {path!r}: not a budget_sweep.json (no '
+                         '"rows" list)')
     metric = metric or data.get('metric')
-    points = sorted((r['budgets'][0], float(r[metric])) for r in data['rows']
-                    if len(r['budgets']) == 1 and metric in r)
+    if not isinstance(metric, str):
+        raise ValueError(f'--runs {path!r} names no metric: pick one with '
+                         '--metric')
+    try:
+        points = sorted((int(r['budgets'][0]), float(r[metric]))
+                        for r in data['rows']
+                        if len(r['budgets']) == 1 and metric in r)
+    except (KeyError, IndexError, TypeError, ValueError) as e:
+        raise ValueError(f'--runs {path!r}: a row is not a budget_sweep '
+                         f'row ({type(e).__name__}: {e})') from None
     if not points:
-        raise SystemExit(f'{path}: no uniform-budget row has {metric!r}; '
-                         'pick another with --metric')
+        raise ValueError(f'--runs {path!r}: no uniform-budget row has '
+                         f'{metric!r}; pick another with --metric')
     return metric, points
 
 
@@ -132,11 +167,11 @@ def plot_runs(paths, labels=None, work_dir='.', metric=None):
 
     labels = labels or [osp.basename(osp.dirname(osp.abspath(p))) or p
                         for p in paths]
+    runs = [load_run(path, metric) for path in paths]  # all, before writing
     os.makedirs(work_dir, exist_ok=True)
     table = []
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
-    for path, label in zip(paths, labels):
-        name, points = load_run(path, metric)
+    for (name, points), label in zip(runs, labels):
         budgets = [c for c, _ in points]
         values = [v for _, v in points]
         full = values[-1]
@@ -191,14 +226,21 @@ def write_outputs(args, rows, metric, work_dir) -> None:
 def main(argv=None):
     args = parse_args(argv)
     if args.runs is not None:
-        return plot_runs(args.runs, args.labels, args.work_dir or '.',
-                         args.metric)
-    cfg = load_config(args.config, args.cfg_options)
-    schedules = budget_list(args, cfg)
-    work_dir = args.work_dir or osp.join(
-        'work_dirs', osp.splitext(osp.basename(args.config))[0],
-        'budget_sweep')
-    os.makedirs(work_dir, exist_ok=True)
+        with user_input_errors(TOOL):
+            work_dir = check_output_dir(args.work_dir or '.', '--work-dir')
+            for path in args.runs:
+                load_run(path, args.metric)
+        return plot_runs(args.runs, args.labels, work_dir, args.metric)
+    # bad input: one line, exit status 1, before any schedule is evaluated
+    with user_input_errors(TOOL):
+        cfg = load_config(args.config, args.cfg_options)
+        schedules = budget_list(args, cfg)
+        check_checkpoint_file(args.checkpoint, 'checkpoint')
+        work_dir = args.work_dir or osp.join(
+            'work_dirs', osp.splitext(osp.basename(args.config))[0],
+            'budget_sweep')
+        check_output_dir(work_dir, '--work-dir')
+        os.makedirs(work_dir, exist_ok=True)
     rows = []
     for i, budgets in enumerate(schedules):
         print(f'[{i + 1}/{len(schedules)}] core budgets {budgets}',

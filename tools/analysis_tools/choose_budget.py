@@ -40,10 +40,14 @@ import torch
 from veca_mm.utils.budget_eval import (LOWER_IS_BETTER, PRIMARY,
                                        evaluate_schedule, lower_is_better,
                                        pick_metric)
-from veca_mm.utils.cli import add_cfg_options_argument, load_config
+from veca_mm.utils.cli import (add_cfg_options_argument,
+                               check_checkpoint_file, check_device,
+                               check_output_dir, int_type, load_config,
+                               number_type, user_input_errors)
 from veca_mm.utils.core_budgets import meta_backbone
 from veca_mm.utils.stages import layer_budgets
 
+TOOL = 'choose_budget.py'
 TIMING = ('backbone_ms', 'model_ms')
 
 
@@ -51,20 +55,22 @@ def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument('config')
     p.add_argument('checkpoint')
-    p.add_argument('--latency-ms', type=float, required=True,
+    p.add_argument('--latency-ms', type=number_type(lo=0, lo_open=True,
+                                                    allow_inf=True),
+                   required=True,
                    help='latency target per test image, milliseconds')
     p.add_argument('--latency-of', choices=('model', 'backbone'),
                    default='model',
                    help='what the target bounds (default: the whole model)')
     p.add_argument('--device', default='cpu',
                    help='where to measure (cpu, cuda, cuda:1, ...)')
-    p.add_argument('--max-images', type=int, default=None,
+    p.add_argument('--max-images', type=int_type(lo=1), default=None,
                    help='score on the first N validation images only')
     p.add_argument('--search', choices=('auto', 'monotone', 'greedy'),
                    default='auto')
-    p.add_argument('--max-candidates', type=int, default=100,
+    p.add_argument('--max-candidates', type=int_type(lo=0), default=100,
                    help='auto: largest monotone space before going greedy')
-    p.add_argument('--repeats', type=int, default=5,
+    p.add_argument('--repeats', type=int_type(lo=1), default=5,
                    help='timed repeats per schedule (median)')
     p.add_argument('--metric', default=None,
                    help='metric to maximise (default: the first of '
@@ -74,14 +80,7 @@ def parse_args(argv=None):
     p.add_argument('--fresh', action='store_true',
                    help='ignore an existing choose_budget.csv')
     add_cfg_options_argument(p)
-    args = p.parse_args(argv)
-    if args.latency_ms <= 0:
-        p.error(f'--latency-ms must be positive, got {args.latency_ms}')
-    if args.max_images is not None and args.max_images < 1:
-        p.error(f'--max-images must be >= 1, got {args.max_images}')
-    if args.repeats < 1:
-        p.error(f'--repeats must be >= 1, got {args.repeats}')
-    return args
+    return p.parse_args(argv)
 
 
 def fmt(schedule):
@@ -187,6 +186,20 @@ class Measurer:
                          cfg_options=args.cfg_options)
         if args.fresh or not osp.isfile(self.csv_path):
             return
+        try:
+            self._resume(meta_path)
+        except (KeyError, IndexError, ValueError, TypeError,
+                AttributeError, ZeroDivisionError) as e:
+            raise ValueError(
+                f'{self.csv_path} (or its choose_budget.json) is not one this '
+                f'tool wrote ({type(e).__name__}: {e}); pass --fresh to start '
+                'over or another --work-dir.') from None
+        print(f'resuming: {len(self.rows)} schedules already in '
+              f'{self.csv_path}', flush=True)
+
+    def _resume(self, meta_path):
+        """The rows of an earlier run's CSV (same settings only)."""
+        num_layers = self.num_layers
         if osp.isfile(meta_path):
             with open(meta_path) as f:
                 old = json.load(f).get('measured_with', {})
@@ -208,8 +221,6 @@ class Measurer:
                 row.update({k: float(v) for k, v in r.items() if v != ''})
                 self.rows[s] = row
                 self.order.append(s)
-        print(f'resuming: {len(self.rows)} schedules already in '
-              f'{self.csv_path}', flush=True)
 
     def measure(self, schedule):
         schedule = canonical(schedule, self.num_layers)
@@ -394,20 +405,28 @@ def report(args, rows, metric, chosen, front, m, work_dir) -> None:
 
 def main(argv=None):
     args = parse_args(argv)
-    cfg = load_config(args.config, args.cfg_options)
-    # the space, validated against the model's own rules up front
-    bb = meta_backbone(cfg, 'choose_budget.py', 'there is no core budget to '
-                       'choose')
-    if not osp.isfile(args.checkpoint):
-        raise SystemExit(f'checkpoint {args.checkpoint} not found')
-    select_device(args.device)
-    if args.max_images:
-        cfg.test_dataloader.dataset.indices = args.max_images
-    work_dir = args.work_dir or osp.join(
-        'work_dirs', osp.splitext(osp.basename(args.config))[0],
-        'choose_budget')
-    os.makedirs(work_dir, exist_ok=True)
-    m = Measurer(args, cfg, work_dir, bb.arch)
+    # bad input: one line, exit status 1, before any schedule is measured
+    with user_input_errors(TOOL):
+        cfg = load_config(args.config, args.cfg_options)
+        # the space, validated against the model's own rules up front
+        bb = meta_backbone(cfg, 'choose_budget.py', 'there is no core '
+                           'budget to choose')
+        check_checkpoint_file(args.checkpoint, 'checkpoint')
+        check_device(args.device, '--device')
+        select_device(args.device)
+        if args.max_images:
+            loader = cfg.get('test_dataloader', None)
+            if not isinstance(loader, dict) or not isinstance(
+                    loader.get('dataset', None), dict):
+                raise ValueError('--max-images: the config has no '
+                                 'test_dataloader.dataset')
+            cfg.test_dataloader.dataset.indices = args.max_images
+        work_dir = args.work_dir or osp.join(
+            'work_dirs', osp.splitext(osp.basename(args.config))[0],
+            'choose_budget')
+        check_output_dir(work_dir, '--work-dir')
+        os.makedirs(work_dir, exist_ok=True)
+        m = Measurer(args, cfg, work_dir, bb.arch)
     search = search_space(args, bb, m)
     print()
     rows = m.table()

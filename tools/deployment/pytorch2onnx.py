@@ -29,9 +29,16 @@ import torch
 import torch.nn as nn
 
 import veca_mm  # noqa: F401  (registers the VECA backbone and neck)
-from veca_mm.utils.cli import config_scope, load_config
+from veca_mm.utils.cli import (check_checkpoint_file, check_device,
+                               check_output_file, config_scope, int_type,
+                               load_config, number_type, user_input_errors)
 from veca_mm.utils.core_budgets import (add_core_budgets_argument,
-                                        apply_core_budgets)
+                                        apply_core_budgets, meta_backbone)
+
+TOOL = 'pytorch2onnx.py'
+# torch.export's Dim bound on the patch grid (``export``): the most patches
+# per side an exported file takes, and so the largest --shape/--check-shape
+MAX_PATCHES = 1024
 
 
 def parse_args(argv=None):
@@ -41,21 +48,29 @@ def parse_args(argv=None):
     parser.add_argument('config', help='config file')
     parser.add_argument('checkpoint', help='checkpoint file')
     add_core_budgets_argument(parser, required=True)
-    parser.add_argument('--shape', type=int, nargs=2, metavar=('H', 'W'),
+    parser.add_argument('--shape', type=int_type(lo=1), nargs=2,
+                        metavar=('H', 'W'),
                         required=True, help='example input height and width')
     parser.add_argument('--out', required=True, help='output .onnx file')
     parser.add_argument('--dynamic', action='store_true',
                         help='height and width free (multiples of the patch '
                         'size); one file for every image size')
-    parser.add_argument('--check-shape', type=int, nargs=2, action='append',
+    parser.add_argument('--check-shape', type=int_type(lo=1), nargs=2,
+                        action='append',
                         metavar=('H', 'W'), default=[],
                         help='also compare onnxruntime with PyTorch at this '
                         'size (needs --dynamic when it differs from --shape)')
-    parser.add_argument('--atol', type=float, default=1e-4,
+    parser.add_argument('--atol', type=number_type(lo=0), default=1e-4,
                         help='max abs difference allowed in the checks')
-    parser.add_argument('--opset', type=int, default=18)
+    parser.add_argument('--opset', type=int_type(*_opsets()), default=18,
+                        help='ONNX opset (those torch.onnx knows)')
     parser.add_argument('--device', default='cpu')
     return parser.parse_args(argv)
+
+
+def _opsets():
+    from torch.onnx import _constants
+    return _constants.ONNX_MIN_OPSET, _constants.ONNX_MAX_OPSET
 
 
 class EncodeDecode(nn.Module):
@@ -129,9 +144,12 @@ def make_shape_free(module):
 
 
 def load_model(config, checkpoint, core_budgets, device='cpu'):
-    """(module to export, its output names, the model's patch size)."""
+    """(module to export, its output names, the model's patch size);
+    ``config``: a path or a loaded ``Config``."""
     # a non-VECA backbone is refused here, before anything is loaded
-    cfg = apply_core_budgets(load_config(config), core_budgets)
+    cfg = load_config(config) if isinstance(config, (str, os.PathLike)) \
+        else config
+    cfg = apply_core_budgets(cfg, core_budgets)
     if config_scope(cfg) == 'mmdet':
         from mmdet.apis import init_detector
         model = init_detector(cfg, checkpoint, device=device)
@@ -146,12 +164,36 @@ def load_model(config, checkpoint, core_budgets, device='cpu'):
     return wrapper.eval(), names, model.backbone.patch_size
 
 
-def check_shape(h, w, patch):
+def check_shape(h, w, patch, option='--shape'):
     if h % patch or w % patch or h < patch or w < patch:
         raise ValueError(
-            f'image size {h}x{w} is not a positive multiple of the patch size '
-            f'{patch}: the exported graph has no padding step; pad or resize '
-            f'to e.g. {-(-h // patch) * patch}x{-(-w // patch) * patch}')
+            f'{option} {h} {w}: image size {h}x{w} is not a positive '
+            f'multiple of the patch size {patch}: the exported graph has no '
+            f'padding step; pad or resize to e.g. '
+            f'{-(-h // patch) * patch}x{-(-w // patch) * patch}')
+    if max(h, w) > MAX_PATCHES * patch:
+        raise ValueError(
+            f'{option} {h} {w}: at most {MAX_PATCHES} patches per side '
+            f'({MAX_PATCHES * patch} pixels at patch size {patch})')
+
+
+def check_args(args):
+    """Everything on the command line, before the model is built or the
+    checkpoint read: the config (a VECA at a valid --core-budgets), the
+    sizes against its patch size, the checkpoint file, --device, --out.
+    Returns the config."""
+    cfg = apply_core_budgets(load_config(args.config), args.core_budgets)
+    patch = meta_backbone(cfg).patch_size
+    check_shape(*args.shape, patch)
+    for shape in args.check_shape:
+        if tuple(shape) != tuple(args.shape) and not args.dynamic:
+            raise ValueError(f'--check-shape {shape[0]} {shape[1]} differs '
+                             'from --shape: export with --dynamic')
+        check_shape(*shape, patch, '--check-shape')
+    check_checkpoint_file(args.checkpoint, 'checkpoint')
+    check_device(args.device, '--device')
+    check_output_file(args.out, '--out')
+    return cfg
 
 
 def export(wrapper, names, patch, shape, out, dynamic=False, opset=18):
@@ -198,8 +240,10 @@ def compare(wrapper, names, out, shape, seed=0):
 
 def main(argv=None):
     args = parse_args(argv)
-    wrapper, names, patch = load_model(args.config, args.checkpoint,
-                                       args.core_budgets, args.device)
+    with user_input_errors(TOOL):
+        cfg = check_args(args)
+        wrapper, names, patch = load_model(cfg, args.checkpoint, None,
+                                           args.device)
     t0 = time.perf_counter()
     export(wrapper, names, patch, args.shape, args.out, args.dynamic,
            args.opset)

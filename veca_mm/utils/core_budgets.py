@@ -9,8 +9,10 @@ meta-device build of the config's backbone), so a bad budget or a non-VECA
 backbone is a ``ValueError`` naming the option before anything is loaded.
 """
 import argparse
+from numbers import Integral
 from typing import Optional, Sequence, Tuple, Union
 
+from .cli import int_type
 from .type_names import registered_class, type_name
 
 __all__ = [
@@ -28,24 +30,34 @@ def add_core_budgets_argument(parser: argparse.ArgumentParser,
     """``--core-budgets C [C ...]``: one budget for every stage, or one per
     stage."""
     parser.add_argument(
-        '--core-budgets', type=int, nargs='+', metavar='C',
+        '--core-budgets', type=int_type(lo=1), nargs='+', metavar='C',
         required=required,
         help='VECA core budget(s): one int for every stage, or one int per '
         'stage; sets model.backbone.core_budgets'
         + ('' if required else f' (default: {default_help})'))
 
 
-def parse_core_budgets(values: Optional[Sequence[int]]) -> Optional[Budgets]:
-    """``[16]`` -> ``16``; ``[64, 32, 16, 8]`` -> ``(64, 32, 16, 8)``."""
+def parse_core_budgets(values: Optional[Sequence[int]],
+                       option: str = '--core-budgets') -> Optional[Budgets]:
+    """``[16]`` -> ``16``; ``[64, 32, 16, 8]`` -> ``(64, 32, 16, 8)``;
+    a ValueError / TypeError naming ``option`` for no value, a value that
+    is not an int (a bool, ``1.5``) or is not positive."""
     if values is None:
         return None
-    if isinstance(values, int):
+    if isinstance(values, Integral):
         values = [values]
-    values = [int(v) for v in values]
+    values = list(values)
     if not values:
-        raise ValueError('--core-budgets needs at least one value')
+        raise ValueError(f'{option} needs at least one value')
+    bad = [v for v in values
+           if isinstance(v, bool) or not isinstance(v, Integral)]
+    if bad:
+        raise TypeError(f'{option} {values}: core budgets must be ints, '
+                        f'got {bad[0]!r}')
+    values = [int(v) for v in values]
     if any(v <= 0 for v in values):
-        raise ValueError(f'core budgets must be positive, got {values}')
+        raise ValueError(f'{option} {values}: core budgets must be '
+                         'positive')
     return values[0] if len(values) == 1 else tuple(values)
 
 
@@ -115,7 +127,7 @@ def check_core_budgets(cfg, schedules: Sequence,
     model = meta_backbone(cfg, option)
     out = []
     for s in schedules:
-        budgets = parse_core_budgets(s)
+        budgets = parse_core_budgets(s, option)
         try:
             model.set_core_budgets(budgets)
         except ValueError as e:
@@ -127,7 +139,7 @@ def check_core_budgets(cfg, schedules: Sequence,
 def apply_core_budgets(cfg, values, option: str = '--core-budgets'):
     """Set ``cfg.model.backbone.core_budgets`` from ``--core-budgets``
     (``None``: leave the config's), after the checks above."""
-    budgets = parse_core_budgets(values)
+    budgets = parse_core_budgets(values, option)
     if budgets is None:
         return cfg
     check_core_budgets(cfg, [budgets], option)
