@@ -274,7 +274,7 @@ def test_choose_budget_greedy_search_path(tmp_path, monkeypatch):
 
     monkeypatch.setattr(tool, 'evaluate_schedule', fake_eval)
     ckpt = tmp_path / 'x.pth'
-    ckpt.write_bytes(b'')
+    torch.save({}, ckpt)
     res = tool.main([str(CFG), str(ckpt), '--latency-ms', '100',
                      '--search', 'greedy', '--work-dir', str(tmp_path)])
     assert calls[:4] == [(8, ), (16, ), (24, ), (32, )]

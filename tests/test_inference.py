@@ -133,7 +133,7 @@ def test_detection_inferencer_and_demo(photo, checkpoints, tmp_path):
 
 def test_demo_rejects_bad_input(tmp_path, checkpoints):
     demo = load_tool('tools/image_demo.py')
-    with pytest.raises(FileNotFoundError, match='no image'):
+    with pytest.raises(SystemExit, match='no image'):
         demo.main([str(tmp_path), str(CONFIGS['seg']), checkpoints['seg']])
     with pytest.raises(SystemExit):
         demo.parse_args(['x', 'c', 'k', '--opacity', '2'])
