@@ -76,16 +76,11 @@ optim_wrapper = dict(
     paramwise_cfg=dict(num_layers=veca_num_layers, layer_decay_rate=0.9),
     clip_grad=dict(max_norm=1.0))
 max_iters = 200
-param_scheduler = [
-    dict(type='LinearLR', start_factor=1e-2, by_epoch=False, begin=0,
-         end=20),
-    dict(type='PolyLR', power=0.9, eta_min=0.0, by_epoch=False, begin=20,
-         end=max_iters),
-]
-train_cfg = dict(type='IterBasedTrainLoop', max_iters=max_iters,
-                 val_interval=max_iters)
+param_scheduler = _base_.param_scheduler  # warm-up, then poly 0.9
+param_scheduler[0].update(start_factor=1e-2, end=20)
+param_scheduler[1].update(begin=20, end=max_iters)
+train_cfg = dict(max_iters=max_iters, val_interval=max_iters)
 default_hooks = dict(
-    logger=dict(type='LoggerHook', interval=25, log_metric_by_epoch=False),
-    checkpoint=dict(type='CheckpointHook', by_epoch=False,
-                    interval=max_iters, max_keep_ckpts=1, save_best=None))
+    logger=dict(interval=25),
+    checkpoint=dict(interval=max_iters, max_keep_ckpts=1, save_best=None))
 randomness = dict(seed=0)

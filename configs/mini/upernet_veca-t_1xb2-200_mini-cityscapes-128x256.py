@@ -1,14 +1,23 @@
 # A tiny VECA UPerNet on the generated mini Cityscapes set
 # (tools/dataset_converters/make_mini_cityscapes.py): the Cityscapes
 # headline config at toy scale, whole-image inference included.
-_base_ = ['../veca_upernet_cityscapes.py']
+# (../veca_upernet_cityscapes.py's bases, with the mini schedule)
+_base_ = [
+    '../_base_/models/upernet_veca-b.py',
+    'mmseg::_base_/datasets/cityscapes.py',
+    'mmseg::_base_/default_runtime.py',
+    '../_base_/schedules/mini_seg_600.py',
+]
 
 data_root = 'data/mini_cityscapes/cityscapes'
 crop_size = (128, 256)
 # test: pad to a multiple of the patch size (8), mmseg crops it back
 data_preprocessor = dict(size=crop_size, test_cfg=dict(size_divisor=8))
+# the headline's tiled-head whole inference
 model = dict(
+    type='TiledHeadEncoderDecoder',
     data_preprocessor=data_preprocessor,
+    test_cfg=dict(mode='whole', head_tile=1024),
     backbone=dict(
         arch=dict(_delete_=True, embed_dims=64, num_layers=4, num_heads=2, mlp_ratio=2.0,
                   num_cores=16),
@@ -19,8 +28,9 @@ model = dict(
         drop_path_rate=0.0,
         init_cfg=None),
     neck=dict(in_channels=64, out_channels=32),
-    decode_head=dict(in_channels=[32, 32, 32, 32], channels=32),
-    auxiliary_head=dict(in_channels=32, channels=16))
+    decode_head=dict(in_channels=[32, 32, 32, 32], channels=32,
+                     num_classes=19),
+    auxiliary_head=dict(in_channels=32, channels=16, num_classes=19))
 
 # mmseg's Cityscapes pipelines (plain copies) at toy scale
 train_pipeline = [dict(t) for t in _base_.train_dataloader.dataset.pipeline]
@@ -36,20 +46,10 @@ val_dataloader = dict(
     dataset=dict(data_root=data_root, pipeline=test_pipeline))
 test_dataloader = val_dataloader
 
-optim_wrapper = dict(
-    optimizer=dict(lr=1e-3, weight_decay=0.01),
-    paramwise_cfg=dict(num_layers=4, layer_decay_rate=0.9))
 max_iters = 200
-param_scheduler = [
-    dict(type='LinearLR', start_factor=1e-3, by_epoch=False, begin=0,
-         end=20),
-    dict(type='PolyLR', power=1.0, eta_min=0.0, by_epoch=False, begin=20,
-         end=max_iters),
-]
-train_cfg = dict(type='IterBasedTrainLoop', max_iters=max_iters,
-                 val_interval=max_iters)
-default_hooks = dict(
-    logger=dict(type='LoggerHook', interval=10, log_metric_by_epoch=False),
-    checkpoint=dict(type='CheckpointHook', by_epoch=False,
-                    interval=max_iters, max_keep_ckpts=1))
-randomness = dict(seed=0)
+param_scheduler = _base_.param_scheduler
+param_scheduler[0].end = 20
+param_scheduler[1].update(begin=20, end=max_iters)
+train_cfg = dict(max_iters=max_iters, val_interval=max_iters)
+default_hooks = dict(logger=dict(interval=10),
+                     checkpoint=dict(interval=max_iters))

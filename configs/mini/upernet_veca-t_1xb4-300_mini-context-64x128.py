@@ -9,7 +9,13 @@
 #   slide:       --cfg-options model.test_cfg.head_tile=None
 #                model.test_cfg.mode=slide model.test_cfg.crop_size=[64,128]
 #                model.test_cfg.stride=[64,64]
-_base_ = ['../veca_upernet_ade20k.py']
+# (../veca_upernet_ade20k.py's bases, with the mini schedule)
+_base_ = [
+    '../_base_/models/upernet_veca-b.py',
+    'mmseg::_base_/datasets/ade20k.py',
+    'mmseg::_base_/default_runtime.py',
+    '../_base_/schedules/mini_seg_600.py',
+]
 
 data_root = 'data/mini_context/ADEChallengeData2016'
 crop_size = (64, 128)
@@ -70,20 +76,10 @@ val_dataloader = dict(
         **dataset))
 test_dataloader = val_dataloader
 
-optim_wrapper = dict(
-    optimizer=dict(lr=2e-3, weight_decay=0.01),
-    paramwise_cfg=dict(num_layers=4, layer_decay_rate=0.9))
+optim_wrapper = dict(optimizer=dict(lr=2e-3))
 max_iters = 300
-param_scheduler = [
-    dict(type='LinearLR', start_factor=1e-2, by_epoch=False, begin=0,
-         end=20),
-    dict(type='PolyLR', power=1.0, eta_min=0.0, by_epoch=False, begin=20,
-         end=max_iters),
-]
-train_cfg = dict(type='IterBasedTrainLoop', max_iters=max_iters,
-                 val_interval=max_iters)
-default_hooks = dict(
-    logger=dict(type='LoggerHook', interval=25, log_metric_by_epoch=False),
-    checkpoint=dict(type='CheckpointHook', by_epoch=False,
-                    interval=max_iters, max_keep_ckpts=1))
-randomness = dict(seed=0)
+param_scheduler = _base_.param_scheduler
+param_scheduler[0].update(start_factor=1e-2, end=20)
+param_scheduler[1].update(begin=20, end=max_iters)
+train_cfg = dict(max_iters=max_iters, val_interval=max_iters)
+default_hooks = dict(checkpoint=dict(interval=max_iters))

@@ -6,7 +6,7 @@ _base_ = [
     '../_base_/models/upernet_veca-b.py',
     '../_base_/datasets/mini_ade20k.py',
     'mmseg::_base_/default_runtime.py',
-    '../_base_/schedules/adamw-layer-decay_160k.py',
+    '../_base_/schedules/mini_seg_600.py',
 ]
 crop_size = (96, 96)
 # test: pad to a multiple of the patch size (8), mmseg crops it back
@@ -29,20 +29,3 @@ model = dict(
     auxiliary_head=dict(in_channels=64, channels=32, dropout_ratio=0.0,
                         num_classes=150))
 
-optim_wrapper = dict(
-    optimizer=dict(lr=1e-3, weight_decay=0.01),
-    paramwise_cfg=dict(num_layers=4, layer_decay_rate=0.9))
-max_iters = 600
-param_scheduler = [
-    dict(type='LinearLR', start_factor=1e-3, by_epoch=False, begin=0,
-         end=50),
-    dict(type='PolyLR', power=1.0, eta_min=0.0, by_epoch=False, begin=50,
-         end=max_iters),
-]
-train_cfg = dict(type='IterBasedTrainLoop', max_iters=max_iters,
-                 val_interval=max_iters)
-default_hooks = dict(
-    logger=dict(type='LoggerHook', interval=25, log_metric_by_epoch=False),
-    checkpoint=dict(type='CheckpointHook', by_epoch=False,
-                    interval=max_iters, max_keep_ckpts=1))
-randomness = dict(seed=0)

@@ -22,11 +22,7 @@ val_dataloader = dict(
 test_dataloader = val_dataloader
 
 max_iters = 800
-param_scheduler = [
-    dict(type='LinearLR', start_factor=1e-3, by_epoch=False, begin=0,
-         end=50),
-    dict(type='PolyLR', power=1.0, eta_min=0.0, by_epoch=False, begin=50,
-         end=max_iters),
-]
+param_scheduler = _base_.param_scheduler
+param_scheduler[1].end = max_iters
 train_cfg = dict(max_iters=max_iters, val_interval=max_iters)
 default_hooks = dict(checkpoint=dict(interval=max_iters))

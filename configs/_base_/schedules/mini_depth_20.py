@@ -1,20 +1,12 @@
-# depth_40k.py shrunk to 20 iterations at lr 1e-3 (5 warm-up), layer decay
-# over 4 layers, one checkpoint at the end, seed 0: the mini depth configs.
-_base_ = './depth_40k.py'
-optim_wrapper = dict(
-    optimizer=dict(lr=1e-3, weight_decay=0.01),
-    paramwise_cfg=dict(num_layers=4, layer_decay_rate=0.9))
+# mini_seg_600.py with depth_40k.py's flavour: 20 iterations, 5 warm-up at
+# 1e-2, poly power 0.9, a log line every 5; one checkpoint at the end (none
+# kept as best; depth_40k's rule='less' stays): the mini depth configs.
+_base_ = './mini_seg_600.py'
 max_iters = 20
-param_scheduler = [
-    dict(type='LinearLR', start_factor=1e-2, by_epoch=False, begin=0,
-         end=5),
-    dict(type='PolyLR', power=0.9, eta_min=0.0, by_epoch=False, begin=5,
-         end=max_iters),
-]
-train_cfg = dict(type='IterBasedTrainLoop', max_iters=max_iters,
-                 val_interval=max_iters)
+param_scheduler = _base_.param_scheduler
+param_scheduler[0].update(start_factor=1e-2, end=5)
+param_scheduler[1].update(power=0.9, begin=5, end=max_iters)
+train_cfg = dict(max_iters=max_iters, val_interval=max_iters)
 default_hooks = dict(
-    logger=dict(type='LoggerHook', interval=5, log_metric_by_epoch=False),
-    checkpoint=dict(type='CheckpointHook', by_epoch=False,
-                    interval=max_iters, max_keep_ckpts=1, save_best=None))
-randomness = dict(seed=0)
+    logger=dict(interval=5),
+    checkpoint=dict(interval=max_iters, save_best=None, rule='less'))
