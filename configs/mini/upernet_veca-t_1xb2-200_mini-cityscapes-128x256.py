@@ -4,12 +4,10 @@
 # (../veca_upernet_cityscapes.py's bases, with the mini schedule)
 _base_ = [
     '../_base_/models/upernet_veca-b.py',
-    'mmseg::_base_/datasets/cityscapes.py',
+    '../_base_/datasets/mini_cityscapes.py',
     'mmseg::_base_/default_runtime.py',
     '../_base_/schedules/mini_seg_600.py',
 ]
-
-data_root = 'data/mini_cityscapes/cityscapes'
 crop_size = (128, 256)
 # test: pad to a multiple of the patch size (8), mmseg crops it back
 data_preprocessor = dict(size=crop_size, test_cfg=dict(size_divisor=8))
@@ -31,20 +29,6 @@ model = dict(
     decode_head=dict(in_channels=[32, 32, 32, 32], channels=32,
                      num_classes=19),
     auxiliary_head=dict(in_channels=32, channels=16, num_classes=19))
-
-# mmseg's Cityscapes pipelines (plain copies) at toy scale
-train_pipeline = [dict(t) for t in _base_.train_dataloader.dataset.pipeline]
-train_pipeline[2].update(scale=(256, 128), ratio_range=(0.75, 1.5))
-train_pipeline[3].update(crop_size=crop_size)
-test_pipeline = [dict(t) for t in _base_.val_dataloader.dataset.pipeline]
-test_pipeline[1].update(scale=(256, 128))
-train_dataloader = dict(
-    batch_size=2, num_workers=1,
-    dataset=dict(data_root=data_root, pipeline=train_pipeline))
-val_dataloader = dict(
-    batch_size=1, num_workers=1,
-    dataset=dict(data_root=data_root, pipeline=test_pipeline))
-test_dataloader = val_dataloader
 
 max_iters = 200
 param_scheduler = _base_.param_scheduler

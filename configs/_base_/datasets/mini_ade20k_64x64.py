@@ -1,17 +1,13 @@
 # The mini ADE20K set of tools/dataset_converters/make_mini_ade20k.py at
-# 64 x 64 crops (images resized into 256 x 64) through mmseg's ADE20K base;
+# 64 x 64 crops (images resized into 256 x 64) through mini_ade20k.py;
 # one worker, as the mini configs run on a CPU.
-_base_ = 'mmseg::_base_/datasets/ade20k.py'
-data_root = 'data/mini_ade20k/ADEChallengeData2016'
+_base_ = './mini_ade20k.py'
 crop_size = (64, 64)
-# mmseg's pipelines (plain copies of the dataloaders' lists) at mini scale
-train_pipeline = [dict(t) for t in _base_.train_dataloader.dataset.pipeline]
-train_pipeline[2].update(scale=(256, 64), ratio_range=(0.75, 1.5))
-train_pipeline[3].update(crop_size=crop_size)
-test_pipeline = [dict(t) for t in _base_.val_dataloader.dataset.pipeline]
-test_pipeline[1].update(scale=(256, 64))
-train_dataloader = dict(
-    num_workers=1, dataset=dict(data_root=data_root, pipeline=train_pipeline))
-val_dataloader = dict(
-    num_workers=1, dataset=dict(data_root=data_root, pipeline=test_pipeline))
+train_pipeline = _base_.train_pipeline
+train_pipeline[2].scale = (256, 64)
+train_pipeline[3].crop_size = crop_size
+test_pipeline = _base_.test_pipeline
+test_pipeline[1].scale = (256, 64)
+train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
+val_dataloader = dict(dataset=dict(pipeline=test_pipeline))
 test_dataloader = val_dataloader
