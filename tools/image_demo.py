@@ -30,7 +30,7 @@ import os.path as osp
 import numpy as np
 
 import veca_mm  # noqa: F401  (registers the VECA backbone and neck)
-from veca_mm.utils.cli import (check_checkpoint_file, check_device,
+from veca_mm.utils.cli import (check_checkpoint_fits, check_device,
                                check_output_dir, load_config, number_type,
                                user_input_errors)
 from veca_mm.utils.core_budgets import (add_core_budgets_argument,
@@ -155,7 +155,7 @@ def prepare(args):
     with user_input_errors(TOOL):
         images = list_images(args.img)
         cfg = load_cfg(args.config, args.core_budgets)
-        check_checkpoint_file(args.checkpoint, 'checkpoint')
+        check_checkpoint_fits(cfg, args.checkpoint, 'checkpoint')
         check_device(args.device, '--device')
         check_output_dir(args.out_dir, '--out-dir')
         inferencer = build_inferencer(cfg, args.checkpoint, args.device)

@@ -29,7 +29,7 @@ import torch
 import torch.nn as nn
 
 import veca_mm  # noqa: F401  (registers the VECA backbone and neck)
-from veca_mm.utils.cli import (check_checkpoint_file, check_device,
+from veca_mm.utils.cli import (check_checkpoint_fits, check_device,
                                check_output_file, config_scope, int_type,
                                load_config, number_type, user_input_errors)
 from veca_mm.utils.core_budgets import (add_core_budgets_argument,
@@ -190,7 +190,7 @@ def check_args(args):
             raise ValueError(f'--check-shape {shape[0]} {shape[1]} differs '
                              'from --shape: export with --dynamic')
         check_shape(*shape, patch, '--check-shape')
-    check_checkpoint_file(args.checkpoint, 'checkpoint')
+    check_checkpoint_fits(cfg, args.checkpoint, 'checkpoint')
     check_device(args.device, '--device')
     check_output_file(args.out, '--out')
     return cfg

@@ -17,7 +17,7 @@ from veca_mm.models.backbones.released_format import (
 from veca_mm.models.backbones.veca import VECA
 from veca_mm.utils.safe_load import load_checkpoint_safely
 
-__all__ = ['init_backbone', 'check_load_from']
+__all__ = ['init_backbone', 'check_load_from', 'check_backbone_fits']
 
 
 def init_backbone(checkpoint: str, map_location='cpu',
@@ -76,9 +76,18 @@ def check_load_from(model: nn.Module, checkpoint: Optional[str],
     """
     if not checkpoint:
         return
-    path = str(checkpoint)
     backbone = getattr(_unwrap(model), 'backbone', None)
-    if not isinstance(backbone, nn.Module) or '://' in path:
+    if isinstance(backbone, nn.Module):
+        check_backbone_fits(backbone, checkpoint, map_location)
+
+
+def check_backbone_fits(backbone: nn.Module, checkpoint: str,
+                        map_location='cpu') -> None:
+    """The check of :func:`check_load_from` against a backbone alone (one
+    built on the meta device will do: only keys and shapes are compared),
+    so that tools refuse a checkpoint before building the whole model."""
+    path = str(checkpoint)
+    if '://' in path:
         return
     if not osp.isfile(path):
         raise FileNotFoundError(f'Checkpoint to load not found: {path!r}')

@@ -199,6 +199,22 @@ def check_checkpoint_file(path, what: str = 'checkpoint') -> str:
                      'torch.save file)')
 
 
+def check_checkpoint_fits(cfg, path, what: str = 'checkpoint') -> str:
+    """A checkpoint file that also fills the config's VECA backbone exactly
+    (keys and shapes, against a weightless build): a file of another model
+    is refused here, before the model is built, instead of loading with
+    mmengine's missing-keys warning into a half-random model. Other
+    backbones are left to the loader."""
+    from veca_mm.apis import check_backbone_fits
+    from veca_mm.utils.core_budgets import _scope, is_veca, meta_backbone
+    check_checkpoint_file(path, what)
+    backbone = (cfg.get('model') or {}).get('backbone')
+    if isinstance(backbone, dict) and is_veca(backbone, _scope(cfg)) and \
+            not _is_url(os.fspath(path)):
+        check_backbone_fits(meta_backbone(cfg), path)
+    return path
+
+
 def _first_existing(path: str) -> str:
     path = osp.abspath(path)
     while not osp.exists(path) and osp.dirname(path) != path:
