@@ -119,3 +119,51 @@ def test_no_private_torch_attribute_in_the_hot_path():
                  and node.value.id in ('self', 'cls'))
     ]
     assert not private, private
+
+
+def test_cast_weights_is_autocast_with_the_cast_done_once(model, image):
+    """``VECA.cast_weights`` gives exactly the autocast result, keeps hooks
+    firing, and caches nothing outside its block: a weight edited through
+    ``.data`` (as peft merges LoRA; no version counter sees it) is used
+    by the next forward."""
+    amp = torch.autocast('cpu', dtype=torch.bfloat16)
+    with torch.no_grad(), amp:
+        want = model(image)
+    fired = []
+    h = model.blocks[0].fc1.register_forward_hook(
+        lambda *a: fired.append(1))
+    try:
+        with torch.no_grad(), model.cast_weights(torch.bfloat16):
+            assert model.blocks[0].fc1.cast is not None
+            with amp:
+                got = model(image)
+            with amp:  # a second forward reuses the cast
+                again = model(image)
+    finally:
+        h.remove()
+    assert fired == [1, 1]
+    for a, b, c in zip(want, got, again):
+        assert torch.equal(a, b) and torch.equal(a, c)
+    assert all(m.cast is None for m in model.modules()
+               if hasattr(m, 'cast'))
+    w = model.blocks[0].fc2.weight
+    saved = w.detach().clone()
+    try:
+        w.data.mul_(3)
+        with torch.no_grad(), amp:
+            edited = model(image)
+        assert not torch.equal(edited[-1], want[-1])
+    finally:
+        w.data.copy_(saved)
+
+
+def test_cast_weights_stays_out_of_training(model, image):
+    """With gradients on, the layers use their fp32 parameters (the
+    gradient reaches them) even inside ``cast_weights``."""
+    with model.cast_weights(torch.bfloat16), \
+            torch.autocast('cpu', dtype=torch.bfloat16):
+        out = model(image)
+        out[-1].float().mean().backward()
+    grad = model.blocks[0].fc1.weight.grad
+    assert grad is not None and grad.abs().sum() > 0
+    model.zero_grad(set_to_none=True)

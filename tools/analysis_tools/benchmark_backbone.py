@@ -82,8 +82,8 @@ import statistics
 import sys
 import time
 
-from veca_mm.utils.bench import (DTYPES, autocast, cpu_report, gib,
-                                 measure_peak_rss, oom_as_result,
+from veca_mm.utils.bench import (DTYPES, autocast, cast_weights, cpu_report,
+                                 gib, measure_peak_rss, oom_as_result,
                                  run_if_case, spawn_case, status_text)
 from veca_mm.utils.cli import parse_size
 
@@ -350,10 +350,12 @@ def run_case(args, case: dict) -> dict:
         x = torch.randn(case['batch'], 3, h, w, device=args.device)
         step = make_step(args, module, fn, x, case['dtype'])
         gc.collect()
-        t0 = time.perf_counter()
-        res.update(cuda_peak(step) if cuda else measure_peak_rss(step))
-        res['first_s'] = time.perf_counter() - t0
-        res.update(time_steps(step, args.warmup, args.repeats), status='ok',
+        with cast_weights(module, case['dtype'], args.train):
+            t0 = time.perf_counter()
+            res.update(cuda_peak(step) if cuda else measure_peak_rss(step))
+            res['first_s'] = time.perf_counter() - t0
+            res.update(time_steps(step, args.warmup, args.repeats))
+        res.update(status='ok',
                    params=sum(p.numel() for p in module.parameters()))
         if args.rel_error and case['dtype'] != 'fp32':
             res['rel_error'] = rel_error(fn, x, case['dtype'], args.device)

@@ -71,12 +71,13 @@ def run_case(args, case: dict) -> dict:
         def step():
             with torch.inference_mode(), amp:
                 model(x, mode='tensor')
-        res['mem_bytes'] = bench.measure_peak_rss(step)['mem_bytes']
-        times = []  # the memory step was the warm-up
-        for _ in range(args.repeats):
-            t0 = time.perf_counter()
-            step()
-            times.append(time.perf_counter() - t0)
+        times = []
+        with bench.cast_weights(model, case['dtype']):
+            res['mem_bytes'] = bench.measure_peak_rss(step)['mem_bytes']
+            for _ in range(args.repeats):  # the memory step was the warm-up
+                t0 = time.perf_counter()
+                step()
+                times.append(time.perf_counter() - t0)
         res.update(status='ok', times_s=times,
                    median_s=statistics.median(times))
     return res

@@ -27,7 +27,8 @@ __all__ = [
     'RESULT_TAG', 'DTYPES', 'print_result', 'read_result', 'run_if_case',
     'spawn_case',
     'is_oom', 'oom_as_result', 'status_text', 'gib', 'proc_status_kib', 'reset_peak_rss',
-    'peak_rss_bytes', 'measure_peak_rss', 'cpu_report', 'autocast'
+    'peak_rss_bytes', 'measure_peak_rss', 'cpu_report', 'autocast',
+    'cast_weights'
 ]
 
 RESULT_TAG = '@@BENCH_RESULT '
@@ -68,6 +69,21 @@ def autocast(dtype: str, device: str = 'cpu'):
     if dtype == 'fp32':
         return contextlib.nullcontext()
     return torch.autocast(device, dtype=getattr(torch, DTYPES[dtype]))
+
+
+@contextlib.contextmanager
+def cast_weights(model, dtype: str, train: bool = False):
+    """For the inference steps inside: every VECA in ``model`` casts its
+    linear weights to ``dtype`` once (``VECA.cast_weights``) instead of
+    autocast casting them in every forward. Nothing for fp32 or training."""
+    import torch
+    with contextlib.ExitStack() as stack:
+        if dtype != 'fp32' and not train:
+            for m in model.modules():
+                if callable(getattr(m, 'cast_weights', None)):
+                    stack.enter_context(
+                        m.cast_weights(getattr(torch, DTYPES[dtype])))
+        yield
 
 
 def is_oom(exc: BaseException) -> bool:
