@@ -146,8 +146,10 @@ CASES = {
                 None, 'eigen', 'garg') and not isinstance(v, bool)),
             'clip_pred': ((True, ), lambda v: isinstance(v, bool)),
             'depth_metrics': ((['d1', 'rmse'], ('silog', ), 'd1'),
-                              lambda v: isinstance(v, (list, tuple)) and
-                              all(m in ('d1', 'rmse', 'silog') for m in v)),
+                              lambda v: v is None or (
+                                  isinstance(v, (list, tuple)) and
+                                  all(m in ('d1', 'rmse', 'silog')
+                                      for m in v))),  # None: all
             'depth_scale': ((None, 256.0), lambda v: v is None or is_num(
                 v, 0, lo_open=True)),
         }, metric_forward),
@@ -183,3 +185,14 @@ def test_heads_build_and_run_or_name_the_argument(case):
             forward(module, kw)
     else:
         forward(module, kw)
+
+
+def test_depth_head_without_channels_is_named():
+    """Found by the long run (seed 2026): ``channels=None`` reached
+    ``nn.Conv2d`` inside mmseg's BaseDecodeHead (a torch TypeError); the
+    linear probes may leave it out, the FPN depth head may not."""
+    init_default_scope('mmseg')
+    base = dict(CASES['VECADepthHead'][0], channels=None)
+    with pytest.raises((ValueError, TypeError)) as err:
+        MODELS.build(base)
+    assert_clear_error(err.value, 'channels')

@@ -18,6 +18,7 @@ documentation: ``docs/install.md``, "The weights-only allowlist").
 import os
 import pickle
 import re
+import struct
 import zipfile
 from typing import Any, Callable, List, Tuple, Union
 
@@ -224,7 +225,11 @@ def load_checkpoint_safely(path: Union[str, os.PathLike],
             'a trusted environment, or allowlist that class explicitly with '
             f'torch.serialization.add_safe_globals([{name.split("(")[0]}]) '
             'before loading.') from None
-    except (EOFError, KeyError) as e:
+    except (EOFError, KeyError, IndexError, ValueError, TypeError,
+            OverflowError, struct.error) as e:
+        # the weights-only unpickler runs no code: whatever it trips over in
+        # damaged bytes (IndexError on an empty stack, a bad opcode...) is a
+        # damaged file, not a bug to show as a traceback
         raise _corrupt(path, e) from e
     except (FileNotFoundError, PermissionError, IsADirectoryError):
         raise

@@ -181,6 +181,7 @@ class VECADepthHead(BaseDecodeHead):
         if len(in_index) != len(in_channels):
             raise ValueError(f'{owner}: in_index={in_index} and in_channels='
                              f'{in_channels} must have one entry per level.')
+        check_int('channels', channels, lo=1, owner=owner)  # required here
         check_head_args(owner, channels, dropout_ratio, norm_cfg, **kwargs)
         fixed = dict(num_classes=1, out_channels=1,
                      input_transform='multiple_select')
