@@ -24,7 +24,6 @@ import functools
 import numpy as np
 
 from veca_mm.utils import mini_data as common
-from veca_mm.utils.mini_data import trivial_miou
 
 # ADE20K raw label value (index in mmseg's ADE20KDataset.METAINFO + 1):
 # (name, RGB colour, texture, texture amplitude)
@@ -79,12 +78,7 @@ def make_mini_ade20k(out_dir, num_train=40, num_val=10, size=128, seed=0,
 
 
 def main(argv=None):
-    root = common.generator_main(
-        make_mini_ade20k, 'Generate a mini synthetic ADE20K (real layout).',
-        'ADEChallengeData2016/ goes here', argv, num_train=40, num_val=10,
-        size=(128, 'nominal side; each side is 0.8x..1.2x of it'), seed=0)
-    print(f'trivial (majority-class) mIoU on validation: '
-          f'{trivial_miou(root):.2f}')
+    common.ade20k_main(make_mini_ade20k, argv)
 
 
 if __name__ == '__main__':

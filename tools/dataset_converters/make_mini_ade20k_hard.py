@@ -28,7 +28,6 @@ import functools
 import numpy as np
 
 from veca_mm.utils import mini_data as common
-from veca_mm.utils.mini_data import trivial_miou
 
 # raw ADE20K label value: (name, RGB colour, texture, texture amplitude)
 INDOOR_BG = {
@@ -179,12 +178,7 @@ def make_mini_ade20k_hard(out_dir, num_train=80, num_val=20, size=192,
 
 
 def main(argv=None):
-    root = common.generator_main(
-        make_mini_ade20k_hard, __doc__.splitlines()[0],
-        'ADEChallengeData2016/ goes here', argv, num_train=80, num_val=20,
-        size=(192, 'nominal side; each side is 0.8x..1.2x of it'), seed=0)
-    print(f'trivial (majority-class) mIoU on validation: '
-          f'{trivial_miou(root):.2f}')
+    common.ade20k_main(make_mini_ade20k_hard, argv)
 
 
 if __name__ == '__main__':

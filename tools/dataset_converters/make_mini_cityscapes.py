@@ -133,19 +133,17 @@ def make_mini_cityscapes(out_dir, num_train=8, num_val=4, height=128,
     root = osp.join(out_dir, 'cityscapes')
     for split, num, cities in (('train', num_train, TRAIN_CITIES),
                                ('val', num_val, VAL_CITIES)):
-        counts = np.zeros(256, np.int64)
-        for i in range(num):
-            rng = common.image_rng(seed, split, i)
-            img, label = make_sample(rng, height, width)
+
+        def paths(i, split=split, cities=cities):
             city = cities[i % len(cities)]
-            stem = f'{city}_000000_{i:06d}'
-            common.write_rgb(
-                osp.join(root, 'leftImg8bit', split, city,
-                         stem + '_leftImg8bit.png'), img)
-            common.write_label(
-                osp.join(root, 'gtFine', split, city,
-                         stem + '_gtFine_labelTrainIds.png'), label)
-            counts += np.bincount(label.ravel(), minlength=256)
+            stem = osp.join(split, city, f'{city}_000000_{i:06d}')
+            return (osp.join(root, 'leftImg8bit', stem + '_leftImg8bit.png'),
+                    osp.join(root, 'gtFine',
+                             stem + '_gtFine_labelTrainIds.png'))
+
+        counts = common.write_samples(
+            lambda rng: make_sample(rng, height, width), seed, split, num,
+            paths)
         if verbose:
             print(f'{split}: {num} images ({", ".join(cities)}) -> '
                   f'{root}/leftImg8bit/{split}, gtFine/{split}; pixels: '
@@ -154,11 +152,7 @@ def make_mini_cityscapes(out_dir, num_train=8, num_val=4, height=128,
 
 
 def main(argv=None):
-    common.generator_main(
-        make_mini_cityscapes,
-        'Generate a mini synthetic Cityscapes (real layout).',
-        'cityscapes/ goes here', argv, num_train=8, num_val=4, height=128,
-        width=256, seed=0)
+    common.generator_main(make_mini_cityscapes, 'cityscapes/ goes here', argv)
 
 
 if __name__ == '__main__':

@@ -139,9 +139,9 @@ def make_mini_coco(out_dir, num_train=8, num_val=4, size=128, seed=0):
 
 
 def main(argv=None):
-    paths = generator_main(make_mini_coco, __doc__.split('\n')[0],
+    paths = generator_main(make_mini_coco,
                            'annotations/ and the image folders go here',
-                           argv, num_train=8, num_val=4, size=128, seed=0)
+                           argv)
     for path in paths:
         with open(path) as f:
             coco = json.load(f)

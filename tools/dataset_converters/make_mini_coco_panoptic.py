@@ -209,9 +209,8 @@ def make_mini_coco_panoptic(out_dir, num_train=8, num_val=4, size=128,
 
 def main(argv=None):
     paths = seg_common.generator_main(
-        make_mini_coco_panoptic, __doc__.split('\n')[0], 'annotations/ and '
-        'the image folders go here', argv, num_train=8, num_val=4, size=128,
-        seed=0)
+        make_mini_coco_panoptic,
+        'annotations/ and the image folders go here', argv)
     for path in paths:
         with open(path) as f:
             data = json.load(f)

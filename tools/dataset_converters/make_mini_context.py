@@ -92,9 +92,8 @@ def make_mini_context(out_dir, num_train=48, num_val=8, height=64,
 
 def main(argv=None):
     args = common.generator_parser(
-        __doc__.splitlines()[0], 'output directory', num_train=48,
-        num_val=8, height=64, train_width=128, val_width=256,
-        seed=0).parse_args(argv)
+        __doc__.splitlines()[0], 'output directory',
+        **common.int_defaults(make_mini_context)).parse_args(argv)
     make_mini_context(args.out_dir, args.num_train, args.num_val,
                       args.height, args.train_width, args.val_width,
                       args.seed)

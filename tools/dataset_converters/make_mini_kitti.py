@@ -29,7 +29,7 @@ import os.path as osp
 import cv2
 import numpy as np
 
-from veca_mm.utils.mini_data import generator_main
+from veca_mm.utils.mini_data import generator_main, write_depth
 
 DATE = '2011_09_26'
 FOCAL = 721.5377
@@ -89,9 +89,7 @@ def make_mini_kitti(out_dir, num_train=8, num_test=3, height=40, width=132,
         cv2.imwrite(rgb_path, img)
         if not with_gt:
             return f'{rgb_rel} None {FOCAL}'
-        gt_path = osp.join(root, 'gt_depth', gt_rel)
-        os.makedirs(osp.dirname(gt_path), exist_ok=True)
-        cv2.imwrite(gt_path, np.round(gt * 256).astype(np.uint16))
+        write_depth(osp.join(root, 'gt_depth', gt_rel), gt, 256)
         return f'{rgb_rel} {gt_rel} {FOCAL}'
 
     # train frames from drives 1 and 9, test frames from drives 2 and 5;
@@ -109,11 +107,7 @@ def make_mini_kitti(out_dir, num_train=8, num_test=3, height=40, width=132,
 
 
 def main(argv=None):
-    generator_main(
-        make_mini_kitti,
-        'Generate a tiny synthetic KITTI depth set (Eigen-split layout).',
-        'kitti/ goes here', argv, num_train=8, num_test=3, height=40,
-        width=132, seed=0)
+    generator_main(make_mini_kitti, 'kitti/ goes here', argv)
 
 
 if __name__ == '__main__':

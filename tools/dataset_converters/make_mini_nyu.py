@@ -24,7 +24,7 @@ import os.path as osp
 import cv2
 import numpy as np
 
-from veca_mm.utils.mini_data import generator_main
+from veca_mm.utils.mini_data import generator_main, write_depth
 
 SCENES = ('bedroom', 'kitchen', 'living_room', 'bathroom', 'office')
 MAX_DEPTH = 10.0
@@ -85,17 +85,12 @@ def make_mini_nyu(out_dir, num_train=8, num_test=3, height=72, width=96,
             name = f'{SCENES[i % len(SCENES)]}_{i + 1:04d}'
             cv2.imwrite(osp.join(img_dir, name + '.jpg'), img,
                         [cv2.IMWRITE_JPEG_QUALITY, 95])
-            cv2.imwrite(osp.join(ann_dir, name + '.png'),
-                        np.round(depth * 1000).astype(np.uint16))
+            write_depth(osp.join(ann_dir, name + '.png'), depth, 1000)
     return root
 
 
 def main(argv=None):
-    generator_main(
-        make_mini_nyu,
-        'Generate a tiny synthetic NYUv2 (mmseg NYUDataset layout).',
-        'nyu/ goes here', argv, num_train=8, num_test=3, height=72,
-        width=96, seed=0)
+    generator_main(make_mini_nyu, 'nyu/ goes here', argv)
 
 
 if __name__ == '__main__':

@@ -22,7 +22,6 @@ patches; every class has its own colour and texture. Names look like VOC2010
 (``2008_%06d``). Deterministic from ``--seed``. ``data_root`` =
 ``OUT_DIR/VOCdevkit/VOC2010``.
 """
-import os
 import os.path as osp
 
 import numpy as np
@@ -83,21 +82,17 @@ def make_mini_pascal_context(out_dir, num_train=8, num_val=4, size=96,
     ``data_root`` of mmseg's Pascal Context configs)."""
     root = osp.join(out_dir, 'VOCdevkit', 'VOC2010')
     sets = osp.join(root, 'ImageSets', 'SegmentationContext')
-    os.makedirs(sets, exist_ok=True)
+    names = {}
     for split, num, offset in (('train', num_train, 0),
                                ('val', num_val, 50000)):
-        names = []
-        for i in range(num):
-            rng = common.image_rng(seed, split, i)
-            img, label = make_sample(rng, size)
-            name = f'2008_{offset + i + 1:06d}'
-            common.write_rgb(osp.join(root, 'JPEGImages', name + '.jpg'), img)
-            common.write_label(
-                osp.join(root, 'SegmentationClassContext', name + '.png'),
-                label)
-            names.append(name)
-        with open(osp.join(sets, f'{split}.txt'), 'w') as f:
-            f.write(''.join(n + '\n' for n in names))
+        names[split] = [f'2008_{offset + i + 1:06d}' for i in range(num)]
+        common.write_samples(
+            lambda rng: make_sample(rng, size), seed, split, num,
+            lambda i, split=split: (
+                osp.join(root, 'JPEGImages', names[split][i] + '.jpg'),
+                osp.join(root, 'SegmentationClassContext',
+                         names[split][i] + '.png')))
+    common.write_lists(sets, names)
     if verbose:
         print(f'mini PASCAL Context: {num_train} train, {num_val} val '
               f'images -> {root}')
@@ -105,11 +100,8 @@ def make_mini_pascal_context(out_dir, num_train=8, num_val=4, size=96,
 
 
 def main(argv=None):
-    common.generator_main(
-        make_mini_pascal_context,
-        'Generate a mini synthetic PASCAL Context (real layout).',
-        'VOCdevkit/VOC2010/ goes here', argv, num_train=8, num_val=4,
-        size=96, seed=0)
+    common.generator_main(make_mini_pascal_context,
+                          'VOCdevkit/VOC2010/ goes here', argv)
 
 
 if __name__ == '__main__':

@@ -118,9 +118,7 @@ def make_mini_voc(out_dir, num_train=8, num_aug=4, num_val=4, size=96,
         names[split].append(name)
     files = dict(train=names['train'], val=names['val'],
                  aug=names['train'] + names['aug'])
-    for split, lines in files.items():
-        with open(osp.join(sets, f'{split}.txt'), 'w') as f:
-            f.write(''.join(n + '\n' for n in lines))
+    common.write_lists(sets, files)
     if verbose:
         print(f'mini VOC2012: {num_train} train, {num_val} val, '
               f'{len(files["aug"])} aug images -> {root}')
@@ -129,11 +127,8 @@ def make_mini_voc(out_dir, num_train=8, num_aug=4, num_val=4, size=96,
 
 def main(argv=None):
     common.generator_main(
-        make_mini_voc,
-        'Generate a mini synthetic PASCAL VOC 2012 + aug set (real layout).',
-        'VOCdevkit/VOC2012/ goes here', argv, num_train=8,
-        num_aug=(4, 'extra SBD-only images (in aug.txt only)'), num_val=4,
-        size=96, seed=0)
+        make_mini_voc, 'VOCdevkit/VOC2012/ goes here', argv,
+        helps=dict(num_aug='extra SBD-only images (in aug.txt only)'))
 
 
 if __name__ == '__main__':

@@ -12,8 +12,10 @@ Everything is driven by a ``numpy.random.Generator``: same seed, same bytes.
 """
 import argparse
 import glob
+import inspect
 import os
 import os.path as osp
+import sys
 
 import cv2
 import numpy as np
@@ -27,6 +29,9 @@ SHAPE_CATEGORIES = {
 }
 # (split, ADE20K folder)
 ADE_SPLITS = (('train', 'training'), ('val', 'validation'))
+
+# the help of the ``--size`` option of the generators with jittered sizes
+SIZE_HELP = dict(size='nominal side; each side is 0.8x..1.2x of it')
 
 TEXTURES = ('flat', 'stripes_h', 'stripes_v', 'stripes_d', 'checker', 'grid',
             'dots', 'blobs')
@@ -170,6 +175,38 @@ def write_label(path, label):
         raise IOError(f'could not write {path}')
 
 
+def write_depth(path, depth, scale):
+    """Write ``depth`` (float metres) as a uint16 PNG of ``depth * scale``
+    (KITTI: 256, NYUv2: 1000)."""
+    os.makedirs(osp.dirname(path), exist_ok=True)
+    if not cv2.imwrite(path, np.round(depth * scale).astype(np.uint16)):
+        raise IOError(f'could not write {path}')
+
+
+def write_lists(folder, lists, pattern='{}.txt'):
+    """Write each split's names, one a line, to ``folder/pattern`` (e.g.
+    ``ImageSets/Segmentation/train.txt``); ``lists`` maps split -> names."""
+    os.makedirs(folder, exist_ok=True)
+    for split, names in lists.items():
+        with open(osp.join(folder, pattern.format(split)), 'w') as f:
+            f.write(''.join(n + '\n' for n in names))
+
+
+def write_samples(make_sample, seed, split, num, paths):
+    """Draw ``num`` (RGB image, label map) pairs of ``split``, image ``i``
+    from ``make_sample(image_rng(seed, split, i))``, and write them to
+    ``paths(i) -> (image path, label path)``; returns the labels'
+    256-bin pixel counts."""
+    counts = np.zeros(256, np.int64)
+    for i in range(num):
+        img, label = make_sample(image_rng(seed, split, i))
+        img_path, label_path = paths(i)
+        write_rgb(img_path, img)
+        write_label(label_path, label)
+        counts += np.bincount(label.ravel(), minlength=256)
+    return counts
+
+
 def read_label(path):
     label = cv2.imread(path, cv2.IMREAD_UNCHANGED)
     if label is None:
@@ -198,18 +235,28 @@ def write_ade20k(out_dir, make_sample, nums, seed, classes, verbose=True):
     label values to tuples starting with the class name."""
     root = osp.join(out_dir, 'ADEChallengeData2016')
     for (split, folder), num in zip(ADE_SPLITS, nums):
-        counts = np.zeros(256, np.int64)
-        for i in range(num):
-            img, label = make_sample(image_rng(seed, split, i))
+
+        def paths(i, split=split, folder=folder):
             name = f'ADE_{split}_{i + 1:08d}'
-            write_rgb(osp.join(root, 'images', folder, name + '.jpg'), img)
-            write_label(osp.join(root, 'annotations', folder, name + '.png'),
-                        label)
-            counts += np.bincount(label.ravel(), minlength=256)
+            return (osp.join(root, 'images', folder, name + '.jpg'),
+                    osp.join(root, 'annotations', folder, name + '.png'))
+
+        counts = write_samples(make_sample, seed, split, num, paths)
         if verbose:
             print(f'{split}: {num} images -> {root}/images/{folder}, '
                   f'annotations/{folder}; {int((counts[1:] > 0).sum())} '
                   f'classes present: {pixel_shares(counts, classes, 0)}')
+    return root
+
+
+def ade20k_main(make, argv=None):
+    """``generator_main`` for an ADE20K-layout generator (``make(OUT_DIR,
+    ..., size=...)`` writes ``OUT_DIR/ADEChallengeData2016``), then the
+    trivial (majority-class) mIoU of the set it wrote; returns its root."""
+    root = generator_main(make, 'ADEChallengeData2016/ goes here', argv,
+                          helps=SIZE_HELP)
+    print(f'trivial (majority-class) mIoU on validation: '
+          f'{trivial_miou(root):.2f}')
     return root
 
 
@@ -263,6 +310,18 @@ def trivial_miou(data_root):
     return float(np.round(np.mean(iou) * 100, 2))
 
 
+def int_defaults(make, helps=None):
+    """``make``'s int keyword defaults (after ``out_dir``), each with its
+    help text from ``helps`` as a ``(default, help)`` pair where it has one:
+    the generator's options, stated once, in its signature."""
+    helps = helps or {}
+    return {
+        name: (p.default, helps[name]) if name in helps else p.default
+        for name, p in inspect.signature(make).parameters.items()
+        if type(p.default) is int
+    }
+
+
 def generator_parser(description, out_help, **defaults):
     """The generators' command line: ``OUT_DIR`` and one int option per
     keyword (``num_train=8`` -> ``--num-train``, default 8; a
@@ -276,10 +335,14 @@ def generator_parser(description, out_help, **defaults):
     return parser
 
 
-def generator_main(make, description, out_help, argv=None, **defaults):
+def generator_main(make, out_help, argv=None, helps=None, **defaults):
     """``generator_parser``'s options passed on as ``make(OUT_DIR,
     num_train=..., ...)``; says where the set went and returns what
-    ``make`` returns."""
+    ``make`` returns. The description is the first line of ``make``'s
+    module docstring; without ``defaults`` the options are ``make``'s int
+    keywords (``int_defaults``; ``helps`` maps a keyword to its help)."""
+    description = sys.modules[make.__module__].__doc__.splitlines()[0]
+    defaults = defaults or int_defaults(make, helps)
     args = vars(generator_parser(description, out_help,
                                  **defaults).parse_args(argv))
     out = make(args.pop('out_dir'), **args)
