@@ -6,7 +6,8 @@
 # (features_only drops SAM's 256-channel neck and final norm). Used by
 # tools/analysis_tools/benchmark_model.py. pretrained=False here: for a real
 # run set pretrained=True (timm downloads SAM's weights).
-_base_ = ['./segformer_veca-b_8xb2-80k_cityscapes-512x1024.py']
+# (its optimizer: segformer_vit-b16_8xb2-80k_cityscapes-512x1024.py's)
+_base_ = ['./segformer_vit-b16_8xb2-80k_cityscapes-512x1024.py']
 model = dict(
     backbone=dict(
         _delete_=True,
@@ -17,9 +18,3 @@ model = dict(
         out_indices=(3, 5, 7, 11),
         img_size=(1024, 2048),
         neck_chans=0))
-# VECA's layer-decay constructor knows VECA's parameter names only.
-optim_wrapper = dict(
-    _delete_=True,
-    type='OptimWrapper',
-    optimizer=dict(
-        type='AdamW', lr=1e-4, betas=(0.9, 0.999), weight_decay=0.05))

@@ -4,12 +4,8 @@
 # RMSE is kept.
 _base_ = './adamw-layer-decay_160k.py'
 optim_wrapper = dict(paramwise_cfg=dict(layer_decay_rate=0.9))
-param_scheduler = [
-    dict(type='LinearLR', start_factor=1e-6, by_epoch=False, begin=0,
-         end=1500),
-    dict(type='PolyLR', power=0.9, eta_min=0.0, by_epoch=False, begin=1500,
-         end=40000),
-]
+param_scheduler = _base_.param_scheduler  # 1500 warm-up, then poly
+param_scheduler[1].update(power=0.9, end=40000)
 train_cfg = dict(max_iters=40000, val_interval=4000)
 default_hooks = dict(
     checkpoint=dict(interval=4000, max_keep_ckpts=2, save_best='rmse',

@@ -10,11 +10,7 @@ _base_ = './adamw-layer-decay_160k.py'
 optim_wrapper = dict(
     optimizer=dict(lr=1e-3, weight_decay=1e-4),
     paramwise_cfg=dict(_delete_=True, layer_decay_rate=1.0))
-param_scheduler = [
-    dict(type='LinearLR', start_factor=1e-6, by_epoch=False, begin=0,
-         end=1500),
-    dict(type='PolyLR', power=1.0, eta_min=0.0, by_epoch=False, begin=1500,
-         end=40000),
-]
+param_scheduler = _base_.param_scheduler  # 1500 warm-up, then poly
+param_scheduler[1].end = 40000
 train_cfg = dict(max_iters=40000, val_interval=4000)
 default_hooks = dict(checkpoint=dict(interval=4000, max_keep_ckpts=2))
