@@ -105,17 +105,21 @@ def user_input_errors(tool: str):
 
 # --------------------------------------------------------------------- #
 # argparse types
+def _convert(text, convert, what):
+    """``convert(text)``, or argparse's error ``'TEXT' is not WHAT``."""
+    try:
+        return convert(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f'{text!r} is not {what}') from None
+
+
 def number_type(lo: Optional[float] = None, hi: Optional[float] = None,
                 lo_open: bool = False, allow_inf: bool = False):
     """An argparse ``type``: a float in the bounds; NaN (and inf unless
     ``allow_inf``) refused, so argparse exits 2 naming the option."""
 
     def number(text):
-        try:
-            value = float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(
-                f'{text!r} is not a number') from None
+        value = _convert(text, float, 'a number')
         ok = not math.isnan(value) and (allow_inf or math.isfinite(value))
         if ok and lo is not None:
             ok = value > lo if lo_open else value >= lo
@@ -137,11 +141,7 @@ def int_type(lo: Optional[int] = None, hi: Optional[int] = None):
     """An argparse ``type``: an int in ``[lo, hi]``."""
 
     def integer(text):
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(
-                f'{text!r} is not an int') from None
+        value = _convert(text, int, 'an int')
         if (lo is not None and value < lo) or (hi is not None
                                                and value > hi):
             bounds = ([f'>= {lo}'] if lo is not None else []) + (
