@@ -27,6 +27,8 @@ import subprocess
 import sys
 import time
 
+from veca_mm.utils.md_table import markdown_table
+
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 PATHS = {
     'native': {},
@@ -95,8 +97,7 @@ def table(rows):
     groups = {}
     for r in rows:
         groups.setdefault((r['test'], r['metric']), []).append(r)
-    lines = ['| test | metric | runs | min | median | max | trivial | bar '
-             '| worst margin |', '|' + '---|' * 9]
+    lines = []
     for (test, metric), rs in sorted(groups.items()):
         vals = [r['value'] for r in rs]
         higher = rs[0]['higher']
@@ -104,11 +105,12 @@ def table(rows):
         bar = rs[0]['bar']  # NaN: recorded, not asserted
         margin = worst - bar if higher else bar - worst
         trivial = statistics.median(r['trivial'] for r in rs)
-        lines.append(
-            f'| {test} | {metric} {"↑" if higher else "↓"} | {len(rs)} '
-            f'| {min(vals):.3f} | {statistics.median(vals):.3f} '
-            f'| {max(vals):.3f} | {trivial:.3f} | {bar:.3f} | {margin:+.3f} |')
-    return '\n'.join(lines)
+        lines.append((test, f'{metric} {"↑" if higher else "↓"}', len(rs),
+                      f'{min(vals):.3f}', f'{statistics.median(vals):.3f}',
+                      f'{max(vals):.3f}', f'{trivial:.3f}', f'{bar:.3f}',
+                      f'{margin:+.3f}'))
+    return markdown_table(('test', 'metric', 'runs', 'min', 'median', 'max',
+                           'trivial', 'bar', 'worst margin'), lines)
 
 
 def main(argv=None):

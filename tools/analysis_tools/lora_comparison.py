@@ -28,6 +28,7 @@ import subprocess
 import sys
 
 from veca_mm.utils import bench
+from veca_mm.utils.md_table import markdown_table
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 MINI_ADE = osp.join(ROOT, 'configs/mini/upernet_veca-t_1xb4-600_mini-ade20k-96x96.py')
@@ -266,25 +267,26 @@ def run_all(args) -> dict:
 
 def table(rows: dict, args) -> str:
     mib = 2.0**20
-    head = ('| variant | trainable params | saved weights | peak train RSS '
-            '| s/iter | mIoU C=8 | mIoU C=32 | VECA-B step, RSS growth |')
-    lines = [head, '|' + '---|' * 8]
+    lines = []
     for v in variants(args.ranks):
         r = rows[v]
         big = (f'{r["big_step_bytes"] / 2**30:.2f} GiB '
                f'({r["big_trainable_params"] / 1e6:.2f} M trained)'
                if 'big_step_bytes' in r else '–')
-        lines.append(
-            f'| {v} | {r["trainable_params"] / 1e3:.0f} k | '
-            f'{r["saved_bytes"] / mib:.2f} MiB | '
-            f'{r["peak_rss_bytes"] / mib:.0f} MiB | {r["s_per_iter"]:.3f} | '
-            f'{r["mIoU_c8"]:.2f} | {r["mIoU_c32"]:.2f} | {big} |')
+        lines.append((v, f'{r["trainable_params"] / 1e3:.0f} k',
+                      f'{r["saved_bytes"] / mib:.2f} MiB',
+                      f'{r["peak_rss_bytes"] / mib:.0f} MiB',
+                      f'{r["s_per_iter"]:.3f}', f'{r["mIoU_c8"]:.2f}',
+                      f'{r["mIoU_c32"]:.2f}', big))
     pre = rows['pretrain']
-    lines.append(f'\nPretrained base: {args.pretrain_iters} iterations on '
-                 f'mini ADE20K, {pre["mIoU"]:.2f} mIoU there (C=32); '
-                 f'adaptation: {args.iters} iterations on mini Cityscapes, '
-                 f'seed {args.seed}.')
-    return '\n'.join(lines)
+    return markdown_table(
+        ('variant', 'trainable params', 'saved weights', 'peak train RSS',
+         's/iter', 'mIoU C=8', 'mIoU C=32', 'VECA-B step, RSS growth'),
+        lines) + (
+            f'\n\nPretrained base: {args.pretrain_iters} iterations on '
+            f'mini ADE20K, {pre["mIoU"]:.2f} mIoU there (C=32); '
+            f'adaptation: {args.iters} iterations on mini Cityscapes, '
+            f'seed {args.seed}.')
 
 
 def main(argv=None):
