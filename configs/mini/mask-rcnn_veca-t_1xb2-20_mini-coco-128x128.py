@@ -49,25 +49,12 @@ model = dict(
         rpn=dict(nms_pre=200, max_per_img=50),
         rcnn=dict(max_per_img=20)))
 
-train_pipeline = [
-    dict(type='LoadImageFromFile', backend_args=None),
-    dict(type='LoadAnnotations', with_bbox=True, with_mask=True),
-    dict(type='RandomResize', scale=image_size, ratio_range=(0.5, 1.5),
-         keep_ratio=True),
-    dict(type='RandomCrop', crop_type='absolute_range', crop_size=image_size,
-         recompute_bbox=True, allow_negative_crop=True),
-    dict(type='FilterAnnotations', min_gt_bbox_wh=(1e-2, 1e-2)),
-    dict(type='RandomFlip', prob=0.5),
-    dict(type='PackDetInputs')
-]
-test_pipeline = [
-    dict(type='LoadImageFromFile', backend_args=None),
-    dict(type='Resize', scale=image_size, keep_ratio=True),
-    dict(type='LoadAnnotations', with_bbox=True, with_mask=True),
-    dict(type='PackDetInputs',
-         meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape',
-                    'scale_factor'))
-]
+# the headline's LSJ pipelines at 128 x 128, jittered 0.5-1.5x
+train_pipeline = _base_.train_pipeline
+train_pipeline[2].update(scale=image_size, ratio_range=(0.5, 1.5))
+train_pipeline[3].crop_size = image_size
+test_pipeline = _base_.test_pipeline
+test_pipeline[1].scale = image_size
 # a plain CocoDataset (no RepeatDataset): `train_dataloader.dataset.data_root`
 train_dataloader = dict(
     batch_size=2, num_workers=0, persistent_workers=False,

@@ -8,13 +8,8 @@
 # run set pretrained=True (timm downloads SAM's weights).
 # (its optimizer: segformer_vit-b16_8xb2-80k_cityscapes-512x1024.py's)
 _base_ = ['./segformer_vit-b16_8xb2-80k_cityscapes-512x1024.py']
-model = dict(
-    backbone=dict(
-        _delete_=True,
-        type='TIMMBackbone',
-        model_name='samvit_base_patch16',
-        features_only=True,
-        pretrained=False,
-        out_indices=(3, 5, 7, 11),
-        img_size=(1024, 2048),
-        neck_chans=0))
+# the ViT anchor's TIMMBackbone with SAM's encoder in place of the ViT
+model = dict(backbone=dict(
+    {k: v for k, v in _base_.model.backbone.items() if k != 'dynamic_img_size'},
+    _delete_=True, model_name='samvit_base_patch16', img_size=(1024, 2048),
+    neck_chans=0))
