@@ -1,21 +1,12 @@
 # VECA-B + simple pyramid neck + VECADepthHead (light FPN decoder) in mmseg's
 # DepthEstimator. Depth maps are padded with 0 (= invalid), not mmseg's 255.
+_base_ = './veca-b.py'
 # KITTIDepthDataset, VECADepthMetric, VECADepthHead / MaskedSiLogLoss
 custom_imports = dict(
     imports=['veca_mm', 'veca_mm.datasets', 'veca_mm.evaluation',
-             'veca_mm.models.heads.depth_head'],
-    allow_failed_imports=False)
+             'veca_mm.models.heads.depth_head'])
 
-# SyncBN for multi-GPU runs; mmengine turns it into BN in a single process.
-norm_cfg = dict(type='SyncBN', requires_grad=True)
-# converted with tools/model_converters/veca2mm.py
-veca_checkpoint = 'checkpoints/veca_base.pth'
 data_preprocessor = dict(
-    type='SegDataPreProcessor',
-    mean=[123.675, 116.28, 103.53],
-    std=[58.395, 57.12, 57.375],
-    bgr_to_rgb=True,
-    pad_val=0,
     seg_pad_val=0,
     # whole-image test: pad to a multiple of the coarsest pyramid stride;
     # DepthEstimator crops the padding off the prediction again.
@@ -23,20 +14,14 @@ data_preprocessor = dict(
 model = dict(
     type='DepthEstimator',
     data_preprocessor=data_preprocessor,
-    pretrained=None,
     backbone=dict(
-        type='VECA',
-        arch='base',
-        patch_size=16,
         out_indices=(3, 5, 7, 11),
         core_budgets=64,
         # nested fine-tuning, as the released models were pre-trained
         train_core_budgets=dict(
             budgets=(8, 16, 24, 32, 40, 48, 56, 64),
             weights=(1, 1, 2, 2, 3, 3, 4, 4)),
-        drop_path_rate=0.1,
-        final_norm=True,
-        init_cfg=dict(type='Pretrained', checkpoint=veca_checkpoint)),
+        drop_path_rate=0.1),
     neck=dict(
         type='SimplePyramidNeck',
         in_channels=768,
@@ -49,9 +34,8 @@ model = dict(
         in_index=[0, 1, 2, 3],
         channels=128,
         max_depth=10.0,
-        norm_cfg=norm_cfg,
+        norm_cfg=_base_.norm_cfg,
         align_corners=False,
         # masks gt <= min_depth and gt > max_depth (the head's max_depth)
         loss_decode=dict(type='MaskedSiLogLoss', min_depth=1e-3)),
-    train_cfg=dict(),
     test_cfg=dict(mode='whole'))

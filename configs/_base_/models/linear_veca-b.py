@@ -1,18 +1,8 @@
 # Frozen VECA-B + a linear head (BatchNorm + 1x1 conv over the last layer's
 # patch features, the CLS token concatenated), as DINOv2's linear
 # segmentation probe, in mmseg's EncoderDecoder. Only the head trains.
-custom_imports = dict(imports=['veca_mm'], allow_failed_imports=False)
-
-# SyncBN for multi-GPU runs; the tools turn it into BN in a single process.
-norm_cfg = dict(type='SyncBN', requires_grad=True)
-veca_checkpoint = 'checkpoints/veca_base.pth'  # tools/model_converters/veca2mm.py
+_base_ = './veca-b.py'
 data_preprocessor = dict(
-    type='SegDataPreProcessor',
-    mean=[123.675, 116.28, 103.53],
-    std=[58.395, 57.12, 57.375],
-    bgr_to_rgb=True,
-    pad_val=0,
-    seg_pad_val=255,
     # test: pad each image to a multiple of the patch size (as the backbone
     # would) here, where mmseg records the padding and crops it off the
     # prediction before resizing it to the image (slide windows then stay
@@ -21,31 +11,25 @@ data_preprocessor = dict(
 model = dict(
     type='EncoderDecoder',
     data_preprocessor=data_preprocessor,
-    pretrained=None,
     backbone=dict(
-        type='VECA',
         arch='base',  # 'small' / 'large' work unchanged (768-wide output)
-        patch_size=16,
         out_indices=-1,
         core_budgets=64,
         output_cls_token=True,
         # the features the released model returns: the distillation
         # projection (768 wide for S/B/L; identity for B)
         distill_proj=True,
-        final_norm=True,
         # every parameter frozen, eval mode, no autograd
-        frozen=True,
-        init_cfg=dict(type='Pretrained', checkpoint=veca_checkpoint)),
+        frozen=True),
     decode_head=dict(
         type='LinearProbeHead',
         in_channels=768,
         concat_cls_token=True,
         num_classes=150,
-        norm_cfg=norm_cfg,
+        norm_cfg=_base_.norm_cfg,
         dropout_ratio=0.0,
         align_corners=False,
         loss_decode=dict(
             type='CrossEntropyLoss', use_sigmoid=False, loss_weight=1.0)),
-    train_cfg=dict(),
     # 512 x 512 windows: the probe sees features at 512 px, as trained
     test_cfg=dict(mode='slide', crop_size=(512, 512), stride=(341, 341)))
