@@ -27,6 +27,24 @@ def official_dir():
     return OFFICIAL
 
 
+def tool_fixture(rel):
+    """A module-scoped fixture that loads the tool at ``rel`` (``load_tool``);
+    its name is the name it is assigned to."""
+    @pytest.fixture(scope='module')
+    def fixture():
+        return load_tool(rel)
+
+    return fixture
+
+
+def mini_ade20k(tmp_path_factory, **kwargs):
+    """A mini ADE20K (``make_mini_ade20k.py``, quietly) in a fresh temporary
+    folder; returns its ``ADEChallengeData2016`` root."""
+    return load_tool('tools/dataset_converters/make_mini_ade20k.py'
+                     ).make_mini_ade20k(str(tmp_path_factory.mktemp('ade')),
+                                        verbose=False, **kwargs)
+
+
 def load_tool(rel):
     """Import a script under tools/ (not a package) by its repo path."""
     import importlib.util

@@ -15,7 +15,7 @@ import sys
 import pytest
 import torch
 
-from .conftest import REPO, load_tool
+from .conftest import REPO, load_tool, mini_ade20k
 
 ADE_CFG = 'upernet_veca-t_1xb4-600_mini-ade20k-96x96.py'
 COCO_CFG = 'mask-rcnn_veca-t_1xb2-20_mini-coco-128x128.py'
@@ -36,10 +36,7 @@ def truncate(path, keep=200):
 
 @pytest.fixture(scope='module')
 def ade_root(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp('ade')
-    return load_tool('tools/dataset_converters/make_mini_ade20k.py'
-                     ).make_mini_ade20k(str(tmp), num_train=6, num_val=1,
-                                        size=48, verbose=False)
+    return mini_ade20k(tmp_path_factory, num_train=6, num_val=1, size=48)
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from mmengine.config import Config
 from veca_mm.datasets import DatasetPathError, check_dataset_paths
 from veca_mm.datasets.path_checks import _LAYOUTS, layout_anchor
 
-from .conftest import REPO, load_tool
+from .conftest import REPO, load_tool, mini_ade20k
 
 CONFIGS = REPO / 'configs' / 'mini'
 ADE_CFG = CONFIGS / 'upernet_veca-t_1xb4-600_mini-ade20k-96x96.py'
@@ -45,12 +45,19 @@ def _missing_lines(message):
                               'is not a file.'))]
 
 
+def _copy_without(src, tmp_path, name, missing):
+    """A copy of the set ``src`` at ``tmp_path/name`` without the file or
+    folder ``missing`` (relative to the copy); returns the copy's root."""
+    root = str(tmp_path / name)
+    shutil.copytree(src, root)
+    gone = os.path.join(root, missing)
+    (shutil.rmtree if os.path.isdir(gone) else os.remove)(gone)
+    return root
+
+
 @pytest.fixture(scope='module')
 def ade_root(tmp_path_factory):
-    gen = load_tool('tools/dataset_converters/make_mini_ade20k.py')
-    return gen.make_mini_ade20k(str(tmp_path_factory.mktemp('ade')),
-                                num_train=2, num_val=1, size=64,
-                                verbose=False)
+    return mini_ade20k(tmp_path_factory, num_train=2, num_val=1, size=64)
 
 
 @pytest.fixture(scope='module')
@@ -81,9 +88,8 @@ def test_ade20k_missing_root(tmp_path):
 
 
 def test_ade20k_missing_one_folder(ade_root, tmp_path):
-    root = str(tmp_path / 'ADEChallengeData2016')
-    shutil.copytree(ade_root, root)
-    shutil.rmtree(os.path.join(root, 'annotations', 'validation'))
+    root = _copy_without(ade_root, tmp_path, 'ADEChallengeData2016',
+                         'annotations/validation')
     msg = _error(_cfg(ADE_CFG, root))
     missing = os.path.join(root, 'annotations/validation')
     lines = _missing_lines(msg)
@@ -96,9 +102,8 @@ def test_ade20k_missing_one_folder(ade_root, tmp_path):
 
 
 def test_only_requested_splits(ade_root, tmp_path):
-    root = str(tmp_path / 'ADEChallengeData2016')
-    shutil.copytree(ade_root, root)
-    shutil.rmtree(os.path.join(root, 'annotations', 'validation'))
+    root = _copy_without(ade_root, tmp_path, 'ADEChallengeData2016',
+                         'annotations/validation')
     cfg = _cfg(ADE_CFG, root)
     assert check_dataset_paths(cfg, splits=('train', )) is None
     cfg.val_dataloader = None  # e.g. a config without validation
@@ -129,9 +134,8 @@ def test_coco_passes(coco_root):
 
 
 def test_coco_missing_ann_file(coco_root, tmp_path):
-    root = str(tmp_path / 'coco')
-    shutil.copytree(coco_root, root)
-    os.remove(os.path.join(root, 'annotations', 'instances_train2017.json'))
+    root = _copy_without(coco_root, tmp_path, 'coco',
+                         'annotations/instances_train2017.json')
     msg = _error(_cfg(COCO_CFG, root))
     ann = os.path.join(root, 'annotations/instances_train2017.json')
     assert _missing_lines(msg) == [
@@ -141,9 +145,7 @@ def test_coco_missing_ann_file(coco_root, tmp_path):
 
 
 def test_coco_missing_image_folder(coco_root, tmp_path):
-    root = str(tmp_path / 'coco')
-    shutil.copytree(coco_root, root)
-    shutil.rmtree(os.path.join(root, 'val2017'))
+    root = _copy_without(coco_root, tmp_path, 'coco', 'val2017')
     lines = _missing_lines(_error(_cfg(COCO_CFG, root)))
     assert len(lines) == 2 and all(
         "CocoDataset data_prefix.img '" + os.path.join(root, 'val2017/')

@@ -43,16 +43,13 @@ SEG = {
     'veca_depth-fpn_nyu.py': ((480, 480), (480, 640)),
     'veca_depth-fpn_kitti.py': ((352, 704), (375, 1242)),
 }
-DET = {
-    'veca_mask-rcnn_coco.py': ((1024, 1024), (683, 1024)),
-    'veca/mask-rcnn_veca-s_8xb2-lsj-100e_coco.py':
-        ((1024, 1024), (683, 1024)),
-    'veca/mask-rcnn_veca-l_8xb2-lsj-100e_coco.py':
-        ((1024, 1024), (683, 1024)),
-    'veca/mask-rcnn_veca-b-c32_8xb2-lsj-100e_coco.py':
-        ((1024, 1024), (683, 1024)),
-    'veca_retinanet_coco.py': ((1024, 1024), (683, 1024)),
-}
+DET = dict.fromkeys((
+    'veca_mask-rcnn_coco.py',
+    'veca/mask-rcnn_veca-s_8xb2-lsj-100e_coco.py',
+    'veca/mask-rcnn_veca-l_8xb2-lsj-100e_coco.py',
+    'veca/mask-rcnn_veca-b-c32_8xb2-lsj-100e_coco.py',
+    'veca_retinanet_coco.py',
+), ((1024, 1024), (683, 1024)))
 WIDTH = dict(small=384, base=768, large=1024)
 
 

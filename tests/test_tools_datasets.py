@@ -14,30 +14,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from .conftest import REPO, load_tool
+from veca_mm.utils.mini_data import trivial_miou
+
+from .conftest import REPO, load_tool, tool_fixture
 
 # The repo's small configs (the demo's and the tests'), checked as they are.
 REPO_MINI_CONFIGS = sorted((REPO / 'configs' / 'mini').glob('*mini*.py'))
 
 
-@pytest.fixture(scope='module')
-def ade_gen():
-    return load_tool('tools/dataset_converters/make_mini_ade20k.py')
-
-
-@pytest.fixture(scope='module')
-def city_gen():
-    return load_tool('tools/dataset_converters/make_mini_cityscapes.py')
-
-
-@pytest.fixture(scope='module')
-def train_tool():
-    return load_tool('tools/train.py')
-
-
-@pytest.fixture(scope='module')
-def test_tool():
-    return load_tool('tools/test.py')
+ade_gen = tool_fixture('tools/dataset_converters/make_mini_ade20k.py')
+city_gen = tool_fixture('tools/dataset_converters/make_mini_cityscapes.py')
+train_tool = tool_fixture('tools/train.py')
+test_tool = tool_fixture('tools/test.py')
 
 
 @pytest.fixture(scope='module')
@@ -195,9 +183,9 @@ def test_trivial_miou_matches_mmseg_iou_metric(ade_gen, ade_root):
     from mmseg.evaluation import IoUMetric
     from mmseg.datasets import ADE20KDataset
 
-    ours = ade_gen.trivial_miou(ade_root)
+    ours = trivial_miou(ade_root)
     # the parent directory works too
-    assert ade_gen.trivial_miou(osp.dirname(ade_root)) == ours
+    assert trivial_miou(osp.dirname(ade_root)) == ours
 
     train = _build_dataset('ADE20KDataset', ade_root, 'images/training',
                            'annotations/training', True)
@@ -566,7 +554,8 @@ def test_train_auto_scale_lr(train_tool, seg_config):
 
 # ------------------------------------------------- end to end, no VECA
 TINY_SEG_CONFIG = """
-_base_ = ['mmseg::_base_/default_runtime.py']
+_base_ = ['mmseg::_base_/datasets/ade20k.py',
+          'mmseg::_base_/default_runtime.py']
 data_root = {data_root!r}
 model = dict(
     type='EncoderDecoder',
@@ -593,22 +582,15 @@ test_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='LoadAnnotations', reduce_zero_label=True),
     dict(type='PackSegInputs')]
-train_dataloader = dict(
-    batch_size=2, num_workers=0,
-    sampler=dict(type='InfiniteSampler', shuffle=True),
-    dataset=dict(type='ADE20KDataset', data_root=data_root,
-                 data_prefix=dict(img_path='images/training',
-                                  seg_map_path='annotations/training'),
-                 pipeline=train_pipeline))
-val_dataloader = dict(
-    batch_size=1, num_workers=0,
-    sampler=dict(type='DefaultSampler', shuffle=False),
-    dataset=dict(type='ADE20KDataset', data_root=data_root,
-                 data_prefix=dict(img_path='images/validation',
-                                  seg_map_path='annotations/validation'),
-                 pipeline=test_pipeline))
+# mmseg's ADE20K loaders (samplers, folders) without workers
+train_dataloader = dict(batch_size=2, num_workers=0, persistent_workers=False,
+                        dataset=dict(data_root=data_root,
+                                     pipeline=train_pipeline))
+val_dataloader = dict(batch_size=1, num_workers=0, persistent_workers=False,
+                      dataset=dict(data_root=data_root,
+                                   pipeline=test_pipeline))
 test_dataloader = val_dataloader
-val_evaluator = dict(type='IoUMetric', iou_metrics=['mIoU'])
+val_evaluator = dict(iou_metrics=['mIoU'])
 test_evaluator = val_evaluator
 optim_wrapper = dict(type='OptimWrapper',
                      optimizer=dict(type='SGD', lr=0.01, momentum=0.9))

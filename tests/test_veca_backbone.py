@@ -53,14 +53,20 @@ def test_set_core_budgets_without_rebuilding(official_dir, ref):
         model.set_core_budgets(12)
 
 
+def _released_keys_and_meta_model(official_dir, family):
+    """The released ``family`` checkpoint's key -> shape map and a VECA of
+    that family on the meta device."""
+    want = json.loads(
+        (official_dir / 'released_keys' / f'veca_{family}.json').read_text())
+    with torch.device('meta'):
+        return want, VECA(arch=family)
+
+
 @pytest.mark.parametrize('family', ['small', 'base', 'large'])
 def test_released_key_sets_and_shapes(official_dir, family):
     # as the released distillation pipeline builds them (small and large
     # with the 768-wide output_proj)
-    want = json.loads(
-        (official_dir / 'released_keys' / f'veca_{family}.json').read_text())
-    with torch.device('meta'):
-        model = VECA(arch=family)
+    want, model = _released_keys_and_meta_model(official_dir, family)
     got = {k: list(v.shape) for k, v in model.state_dict().items()}
     assert sorted(got) == sorted(want)
     assert got == want
@@ -68,10 +74,8 @@ def test_released_key_sets_and_shapes(official_dir, family):
 
 @pytest.mark.parametrize('family', ['small', 'base', 'large'])
 def test_released_shapes_load_strictly(official_dir, family):
-    want = json.loads(
-        (official_dir / 'released_keys' / f'veca_{family}.json').read_text())
+    want, model = _released_keys_and_meta_model(official_dir, family)
     with torch.device('meta'):
-        model = VECA(arch=family)
         state = {k: torch.empty(v) for k, v in want.items()}
     model.load_veca_state_dict(state)  # strict: raises on any mismatch
     other = 'base' if family != 'base' else 'small'
@@ -167,13 +171,21 @@ def _capture_blocks(model):
     return seen, handles
 
 
-def test_per_stage_budgets_drop_tail_cores(official_dir, ref):
-    model = official(official_dir, core_budgets=(24, 8))
+def _run_per_stage(official_dir, ref, core_budgets):
+    """The official VECA at per-stage ``core_budgets`` run on ``ref``'s
+    input: the model, what each block received (``_capture_blocks``) and
+    block 1's output."""
+    model = official(official_dir, core_budgets=core_budgets)
     seen, _ = _capture_blocks(model)
     outs = []
     model.blocks[1].register_forward_hook(lambda m, a, o: outs.append(o))
     with torch.no_grad():
         model(ref['input'])
+    return model, seen, outs
+
+
+def test_per_stage_budgets_drop_tail_cores(official_dir, ref):
+    model, seen, outs = _run_per_stage(official_dir, ref, (24, 8))
     assert [s['c'] for s in seen] == [24, 24, 8, 8]
     n = ref['input'].shape[0]
     carried = outs[0]
@@ -184,12 +196,7 @@ def test_per_stage_budgets_drop_tail_cores(official_dir, ref):
 
 
 def test_per_stage_budgets_append_initial_cores(official_dir, ref):
-    model = official(official_dir, core_budgets=(8, 24))
-    seen, _ = _capture_blocks(model)
-    outs = []
-    model.blocks[1].register_forward_hook(lambda m, a, o: outs.append(o))
-    with torch.no_grad():
-        model(ref['input'])
+    model, seen, outs = _run_per_stage(official_dir, ref, (8, 24))
     assert [s['c'] for s in seen] == [8, 8, 24, 24]
     x2 = seen[2]['x']
     torch.testing.assert_close(x2[:, :8], outs[0][:, :8])
