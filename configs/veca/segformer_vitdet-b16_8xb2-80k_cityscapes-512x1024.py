@@ -10,6 +10,7 @@
 _base_ = ['./segformer_vit-b16_8xb2-80k_cityscapes-512x1024.py']
 # the ViT anchor's TIMMBackbone with SAM's encoder in place of the ViT
 model = dict(backbone=dict(
-    {k: v for k, v in _base_.model.backbone.items() if k != 'dynamic_img_size'},
+    {k: v
+     for k, v in _base_.model.backbone.items() if k != 'dynamic_img_size'},
     _delete_=True, model_name='samvit_base_patch16', img_size=(1024, 2048),
     neck_chans=0))
