@@ -15,7 +15,6 @@ import glob
 import inspect
 import os
 import os.path as osp
-import sys
 
 import cv2
 import numpy as np
@@ -341,7 +340,7 @@ def generator_main(make, out_help, argv=None, helps=None, **defaults):
     ``make`` returns. The description is the first line of ``make``'s
     module docstring; without ``defaults`` the options are ``make``'s int
     keywords (``int_defaults``; ``helps`` maps a keyword to its help)."""
-    description = sys.modules[make.__module__].__doc__.splitlines()[0]
+    description = make.__globals__['__doc__'].splitlines()[0]
     defaults = defaults or int_defaults(make, helps)
     args = vars(generator_parser(description, out_help,
                                  **defaults).parse_args(argv))
