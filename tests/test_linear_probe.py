@@ -18,8 +18,9 @@ from mmengine.config import Config
 from mmengine.registry import init_default_scope
 
 from veca_mm.utils.safe_load import load_checkpoint_safely
+from veca_mm.utils.mini_data import trivial_miou
 
-from .conftest import REPO, load_tool
+from .conftest import REPO, load_tool, mini_ade20k
 from .learning import check_learnt, seed_opts
 
 CONFIGS = REPO / 'configs'
@@ -77,10 +78,7 @@ def iters(n, ckpt_every=None):
 
 @pytest.fixture(scope='module')
 def mini_ade(tmp_path_factory):
-    out = tmp_path_factory.mktemp('ade')
-    return load_tool('tools/dataset_converters/make_mini_ade20k.py'
-                     ).make_mini_ade20k(str(out), num_train=16, num_val=4,
-                                        size=64, verbose=False)
+    return mini_ade20k(tmp_path_factory, num_train=16, num_val=4, size=64)
 
 
 @pytest.fixture(scope='module')
@@ -213,8 +211,7 @@ def test_probe_through_tools_train_freezes_backbone_and_learns(
     assert sum(len(g['params']) for g in groups) == n_head
     assert len(c_end['optimizer']['state']) == n_head
     # and it learnt: beats the majority-class predictor by MARGIN
-    trivial = load_tool('tools/dataset_converters/make_mini_ade20k.py'
-                        ).trivial_miou(mini_ade)
+    trivial = trivial_miou(mini_ade)
     miou = [r['mIoU'] for r in vals if 'mIoU' in r][-1]
     print(f'probe mIoU {miou:.2f}, trivial {trivial:.2f}')
     check_learnt('linear_probe[ade20k]',

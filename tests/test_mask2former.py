@@ -23,6 +23,7 @@ from mmengine.config import Config
 from mmengine.registry import init_default_scope
 
 import veca_mm  # noqa: F401
+from veca_mm.utils.mini_data import trivial_miou
 
 from .conftest import REPO, load_tool
 from .learning import check_learnt, seed_opts
@@ -349,8 +350,7 @@ def test_mini_semantic_train_and_test(trained_ade, mini_ade, tmp_path):
     # it learnt, and keeps it at 8 cores: the most frequent training class
     # everywhere scores about 4.6 mIoU on these validation images; the
     # margin comes from the spread over seeds and CPU kernels (docs/testing.md)
-    trivial = load_tool('tools/dataset_converters/make_mini_ade20k.py'
-                        ).trivial_miou(mini_ade)
+    trivial = trivial_miou(mini_ade)
     check_learnt('mask2former[mini-ade20k]@C8', [
         ('mIoU', metrics['mIoU'], trivial, trivial + MIOU_MARGIN, True)])
     dumped = Config.fromfile(next(test_work.glob('*.py')))
@@ -427,27 +427,41 @@ def test_panoptic_path_check_names_the_generator(tmp_path):
     assert 'make_mini_coco_panoptic.py OUT_DIR' in msg
 
 
-def test_headline_ade_vecab_forward_512():
-    """VECA-B Mask2Former (150 classes) at its 512x512 crop."""
-    from mmseg.registry import MODELS
-    from mmseg.structures import SegDataSample
-    cfg = Config.fromfile(HEAD_ADE)
+def _headline_vecab(path, scope):
+    """The VECA-B headline config at ``path`` and its model, built in
+    ``scope`` (``'mmseg'`` / ``'mmdet'``) without the checkpoint, eval
+    mode."""
+    import importlib
+    cfg = Config.fromfile(path)
     assert cfg.model.backbone.arch == 'base'
-    assert cfg.crop_size == (512, 512)
     cfg.model.backbone.init_cfg = None
-    init_default_scope('mmseg')
-    model = MODELS.build(cfg.model).eval()
-    assert sum(p.numel() for p in model.backbone.parameters()) > 80e6
+    init_default_scope(scope)
+    registry = importlib.import_module(f'{scope}.registry').MODELS
+    return cfg, registry.build(cfg.model).eval()
+
+
+def _random_test_step(model, size, sample_type, **meta):
+    """``model.test_step`` on one random uint8 ``size`` x ``size`` image;
+    returns its output and the shapes of the neck's output maps."""
     shapes = []
     model.neck.register_forward_hook(
         lambda m, i, o: shapes.extend(tuple(x.shape) for x in o))
-    meta = dict(img_shape=(512, 512), ori_shape=(512, 512),
-                pad_shape=(512, 512))
-    data = dict(inputs=[torch.randint(0, 256, (3, 512, 512),
+    meta.update(img_shape=(size, size), ori_shape=(size, size))
+    data = dict(inputs=[torch.randint(0, 256, (3, size, size),
                                       dtype=torch.uint8)],
-                data_samples=[SegDataSample(metainfo=meta)])
+                data_samples=[sample_type(metainfo=meta)])
     with torch.inference_mode():
-        out = model.test_step(data)[0]
+        return model.test_step(data)[0], shapes
+
+
+def test_headline_ade_vecab_forward_512():
+    """VECA-B Mask2Former (150 classes) at its 512x512 crop."""
+    from mmseg.structures import SegDataSample
+    cfg, model = _headline_vecab(HEAD_ADE, 'mmseg')
+    assert cfg.crop_size == (512, 512)
+    assert sum(p.numel() for p in model.backbone.parameters()) > 80e6
+    out, shapes = _random_test_step(model, 512, SegDataSample,
+                                    pad_shape=(512, 512))
     assert shapes == [(1, 256, 512 // s, 512 // s) for s in (4, 8, 16, 32)]
     assert out.seg_logits.data.shape == (150, 512, 512)
     assert torch.isfinite(out.seg_logits.data).all()
@@ -457,24 +471,11 @@ def test_headline_ade_vecab_forward_512():
 def test_headline_panoptic_vecab_forward_1024():
     """VECA-B Mask2Former (133 classes) on one 1024x1024 LSJ-size image,
     panoptic and instance outputs."""
-    from mmdet.registry import MODELS
     from mmdet.structures import DetDataSample
-    cfg = Config.fromfile(HEAD_PAN)
-    assert cfg.model.backbone.arch == 'base'
+    cfg, model = _headline_vecab(HEAD_PAN, 'mmdet')
     assert cfg.image_size == (1024, 1024)
-    cfg.model.backbone.init_cfg = None
-    init_default_scope('mmdet')
-    model = MODELS.build(cfg.model).eval()
-    shapes = []
-    model.neck.register_forward_hook(
-        lambda m, i, o: shapes.extend(tuple(x.shape) for x in o))
-    meta = dict(img_shape=(1024, 1024), ori_shape=(1024, 1024),
-                scale_factor=(1.0, 1.0))
-    data = dict(inputs=[torch.randint(0, 256, (3, 1024, 1024),
-                                      dtype=torch.uint8)],
-                data_samples=[DetDataSample(metainfo=meta)])
-    with torch.inference_mode():
-        out = model.test_step(data)[0]
+    out, shapes = _random_test_step(model, 1024, DetDataSample,
+                                    scale_factor=(1.0, 1.0))
     assert shapes == [(1, 256, 1024 // s, 1024 // s) for s in (4, 8, 16, 32)]
     pan = out.pred_panoptic_seg.sem_seg
     assert pan.shape == (1, 1024, 1024)
