@@ -5,6 +5,7 @@
 _base_ = [
     'mmdet::_base_/models/mask-rcnn_r50_fpn.py',
     'mmdet::common/lsj-100e_coco-instance.py',
+    './_base_/models/veca_parts.py',
 ]
 custom_imports = dict(imports=['veca_mm'], allow_failed_imports=False)
 
@@ -14,7 +15,6 @@ custom_imports = dict(imports=['veca_mm'], allow_failed_imports=False)
 # or GN: dict(type='GN', num_groups=32, requires_grad=True).
 norm_cfg = dict(type='LN2d', requires_grad=True)
 image_size = (1024, 1024)
-veca_checkpoint = 'checkpoints/veca_base.pth'  # tools/model_converters/veca2mm.py
 veca_embed_dims = 768
 veca_num_layers = 12
 
@@ -27,30 +27,12 @@ model = dict(
         batch_augments=[
             dict(type='BatchFixedSizePad', size=image_size, pad_mask=True)
         ]),
-    backbone=dict(
-        _delete_=True,
-        type='VECA',
-        arch='base',
-        patch_size=16,
-        out_indices=-1,  # ViTDet: the pyramid is built from the last map only
-        core_budgets=None,  # all 64 cores at test time
-        # nested fine-tuning over core budgets, as the released models were
-        # pre-trained, so one model serves every budget
-        train_core_budgets=dict(
-            budgets=(8, 16, 24, 32, 40, 48, 56, 64),
-            weights=(1, 1, 2, 2, 3, 3, 4, 4)),
-        final_norm=True,
-        drop_path_rate=0.1,
-        with_cp=False,
-        init_cfg=dict(type='Pretrained', checkpoint=veca_checkpoint)),
-    neck=dict(
-        _delete_=True,
-        type='SimplePyramidNeck',
-        in_channels=veca_embed_dims,
-        out_channels=256,
-        # strides 4, 8, 16, 32, 64 from the stride-16 map
-        scale_factors=(4.0, 2.0, 1.0, 0.5, 0.25),
-        norm_cfg=norm_cfg),
+    # ViTDet: the pyramid is built from the last map only; nested
+    # fine-tuning over core budgets, so one model serves every budget
+    backbone=dict(_base_.veca_b_vitdet_backbone, _delete_=True),
+    # strides 4, 8, 16, 32, 64 from the stride-16 map
+    neck=dict(_base_.veca_b_neck, _delete_=True, in_channels=veca_embed_dims,
+              scale_factors=(4.0, 2.0, 1.0, 0.5, 0.25), norm_cfg=norm_cfg),
     rpn_head=dict(
         num_convs=2,
         anchor_generator=dict(strides=[4, 8, 16, 32, 64])),
@@ -95,14 +77,7 @@ val_evaluator = dict(type='CocoMetric', metric=['bbox', 'segm'])
 test_evaluator = val_evaluator
 
 # AdamW + layer-wise lr decay over VECA's layers (ViTDet: 1e-4, 0.1, 0.7)
-optim_wrapper = dict(
-    _delete_=True,
-    type='OptimWrapper',
-    optimizer=dict(type='AdamW', lr=1e-4, betas=(0.9, 0.999),
-                   weight_decay=0.1),
-    constructor='VECALayerDecayOptimizerConstructor',
-    paramwise_cfg=dict(num_layers=veca_num_layers, layer_decay_rate=0.7),
-    clip_grad=None)
+optim_wrapper = dict(_base_.veca_b_optim_wrapper, _delete_=True)
 
 # 25 epochs over the 4x repeated set = 100 COCO epochs; decay at 88 and 96
 max_epochs = 25

@@ -6,6 +6,7 @@
 _base_ = [
     'mmdet::_base_/models/retinanet_r50_fpn.py',
     'mmdet::common/lsj-100e_coco-detection.py',
+    './_base_/models/veca_parts.py',
 ]
 custom_imports = dict(imports=['veca_mm'], allow_failed_imports=False)
 
@@ -13,7 +14,6 @@ custom_imports = dict(imports=['veca_mm'], allow_failed_imports=False)
 # e.g. dict(type='GN', num_groups=32, requires_grad=True) works too.
 norm_cfg = dict(type='LN2d', requires_grad=True)
 image_size = (1024, 1024)
-veca_checkpoint = 'checkpoints/veca_base.pth'  # tools/model_converters/veca2mm.py
 veca_embed_dims = 768
 veca_num_layers = 12
 
@@ -26,20 +26,7 @@ model = dict(
         batch_augments=[
             dict(type='BatchFixedSizePad', size=image_size, pad_mask=False)
         ]),
-    backbone=dict(
-        _delete_=True,
-        type='VECA',
-        arch='base',
-        patch_size=16,
-        out_indices=-1,
-        core_budgets=None,
-        train_core_budgets=dict(
-            budgets=(8, 16, 24, 32, 40, 48, 56, 64),
-            weights=(1, 1, 2, 2, 3, 3, 4, 4)),
-        final_norm=True,
-        drop_path_rate=0.1,
-        with_cp=False,
-        init_cfg=dict(type='Pretrained', checkpoint=veca_checkpoint)),
+    backbone=dict(_base_.veca_b_vitdet_backbone, _delete_=True),
     # SimplePyramidNeck makes strides 8..64 (P3-P6) from the stride-16 map;
     # P7 (stride 128) is one more stride-2 3x3 conv on P6's output (after a
     # ReLU), like detectron2's RetinaNet top block (LastLevelP6P7). mmdet's FPN
@@ -94,14 +81,7 @@ test_dataloader = val_dataloader
 val_evaluator = dict(type='CocoMetric', metric='bbox')
 test_evaluator = val_evaluator
 
-optim_wrapper = dict(
-    _delete_=True,
-    type='OptimWrapper',
-    optimizer=dict(type='AdamW', lr=1e-4, betas=(0.9, 0.999),
-                   weight_decay=0.1),
-    constructor='VECALayerDecayOptimizerConstructor',
-    paramwise_cfg=dict(num_layers=veca_num_layers, layer_decay_rate=0.7),
-    clip_grad=None)
+optim_wrapper = dict(_base_.veca_b_optim_wrapper, _delete_=True)
 
 max_epochs = 25  # x4 repeated set = 100 COCO epochs
 train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=max_epochs,

@@ -14,20 +14,9 @@ data_preprocessor = dict(
 model = dict(
     type='DepthEstimator',
     data_preprocessor=data_preprocessor,
-    backbone=dict(
-        out_indices=(3, 5, 7, 11),
-        core_budgets=64,
-        # nested fine-tuning, as the released models were pre-trained
-        train_core_budgets=dict(
-            budgets=(8, 16, 24, 32, 40, 48, 56, 64),
-            weights=(1, 1, 2, 2, 3, 3, 4, 4)),
-        drop_path_rate=0.1),
-    neck=dict(
-        type='SimplePyramidNeck',
-        in_channels=768,
-        out_channels=256,
-        scale_factors=(4.0, 2.0, 1.0, 0.5),
-        norm_cfg=dict(type='LN2d', requires_grad=True)),
+    # the backbone and neck of the UPerNet / Mask2Former models
+    backbone=_base_.veca_b_backbone,
+    neck=_base_.veca_b_neck,
     decode_head=dict(
         type='VECADepthHead',
         in_channels=[256, 256, 256, 256],

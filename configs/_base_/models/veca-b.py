@@ -2,11 +2,11 @@
 # the depth and linear-probe model bases share. Each sets the model type,
 # the backbone's outputs and its head; labels pad with 255 unless a base
 # changes seg_pad_val.
+_base_ = './veca_parts.py'
 custom_imports = dict(imports=['veca_mm'], allow_failed_imports=False)
 
 # SyncBN for multi-GPU runs; the tools turn it into BN in a single process.
 norm_cfg = dict(type='SyncBN', requires_grad=True)
-veca_checkpoint = 'checkpoints/veca_base.pth'  # tools/model_converters/veca2mm.py
 data_preprocessor = dict(
     type='SegDataPreProcessor',
     mean=[123.675, 116.28, 103.53],
@@ -22,5 +22,5 @@ model = dict(
         arch='base',
         patch_size=16,
         final_norm=True,
-        init_cfg=dict(type='Pretrained', checkpoint=veca_checkpoint)),
+        init_cfg=dict(type='Pretrained', checkpoint=_base_.veca_checkpoint)),
     train_cfg=dict())
