@@ -3,11 +3,7 @@
 # to fit 2 images of 1024x1024 per GPU.
 _base_ = ['./mask-rcnn_veca-b_8xb2-lsj-100e_coco.py']
 model = dict(
-    backbone=dict(
-        arch='large',
-        drop_path_rate=0.4,
-        with_cp=True,
-        init_cfg=dict(type='Pretrained',
-                      checkpoint='checkpoints/veca_large.pth')),
-    neck=dict(in_channels=1024))
-optim_wrapper = dict(paramwise_cfg=dict(num_layers=24, layer_decay_rate=0.8))
+    _base_.veca_l_model,
+    backbone=dict(_base_.veca_l_model.backbone, drop_path_rate=0.4,
+                  with_cp=True))
+optim_wrapper = _base_.veca_l_optim_wrapper

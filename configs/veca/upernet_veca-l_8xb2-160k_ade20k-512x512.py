@@ -1,10 +1,7 @@
 # VECA-L UPerNet on ADE20K: 24 layers, pyramid from layers 8, 12, 16, 24.
 _base_ = ['../veca_upernet_ade20k.py']
 model = dict(
-    backbone=dict(
-        arch='large',
-        out_indices=(7, 11, 15, 23),
-        drop_path_rate=0.2,
-        init_cfg=dict(checkpoint='checkpoints/veca_large.pth')),
-    neck=dict(in_channels=1024))
-optim_wrapper = dict(paramwise_cfg=dict(num_layers=24, layer_decay_rate=0.8))
+    _base_.veca_l_model,
+    backbone=dict(_base_.veca_l_model.backbone,
+                  out_indices=(7, 11, 15, 23), drop_path_rate=0.2))
+optim_wrapper = _base_.veca_l_optim_wrapper
