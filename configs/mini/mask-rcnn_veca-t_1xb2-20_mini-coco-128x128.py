@@ -24,14 +24,11 @@ model = dict(
         dict(type='BatchFixedSizePad', size=image_size, pad_mask=True)
     ]),
     backbone=dict(
-        arch=dict(_delete_=True, embed_dims=veca_embed_dims,
-                  num_layers=veca_num_layers, num_heads=2, mlp_ratio=2.0,
-                  num_cores=16),
+        _base_.veca_t_backbone,
+        arch=dict(_base_.veca_t_arch, _delete_=True,
+                  embed_dims=veca_embed_dims, num_layers=veca_num_layers),
         patch_size=16,
-        core_budgets=16,
-        train_core_budgets=dict(budgets=(8, 16), weights=(1, 2)),
-        drop_path_rate=0.0,
-        init_cfg=None),
+        train_core_budgets=dict(budgets=(8, 16), weights=(1, 2))),
     neck=dict(in_channels=veca_embed_dims, out_channels=channels),
     rpn_head=dict(in_channels=channels, feat_channels=channels),
     roi_head=dict(

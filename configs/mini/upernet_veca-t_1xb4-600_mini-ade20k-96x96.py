@@ -14,15 +14,13 @@ data_preprocessor = dict(size=crop_size, test_cfg=dict(size_divisor=8))
 model = dict(
     data_preprocessor=data_preprocessor,
     backbone=dict(
-        arch=dict(_delete_=True, embed_dims=96, num_layers=4, num_heads=3, mlp_ratio=2.0,
-                  num_cores=32),
-        patch_size=8,
+        _base_.veca_t_backbone,
+        arch=dict(_base_.veca_t_arch, _delete_=True, embed_dims=96,
+                  num_heads=3, num_cores=32),
         out_indices=(0, 1, 2, 3),
         core_budgets=32,
         train_core_budgets=dict(
-            budgets=(8, 16, 24, 32), weights=(1, 1, 2, 2)),
-        drop_path_rate=0.0,
-        init_cfg=None),
+            budgets=(8, 16, 24, 32), weights=(1, 1, 2, 2))),
     neck=dict(in_channels=96, out_channels=64),
     decode_head=dict(in_channels=[64, 64, 64, 64], channels=64,
                      dropout_ratio=0.0, num_classes=150),

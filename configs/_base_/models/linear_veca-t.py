@@ -4,12 +4,8 @@
 _base_ = './linear_veca-b.py'
 model = dict(
     data_preprocessor=dict(test_cfg=dict(size_divisor=8)),
-    backbone=dict(
-        arch=dict(_delete_=True, embed_dims=32, num_layers=4, num_heads=2,
-                  mlp_ratio=2.0, num_cores=16),
-        patch_size=8,
-        core_budgets=16,
-        init_cfg=None),
+    backbone=dict(arch=dict(_base_.veca_t_arch, _delete_=True),
+                  patch_size=8, core_budgets=16, init_cfg=None),
     decode_head=dict(in_channels=32,
                      norm_cfg=dict(type='BN', requires_grad=True)),
     test_cfg=dict(_delete_=True, mode='whole'))
