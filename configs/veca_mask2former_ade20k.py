@@ -24,11 +24,8 @@ model = dict(
 # (The constructor decays every parameter of 2+ dims, the query and level
 # embeddings included, as BEiT/ViT-Adapter's layer-decay constructor does.)
 optim_wrapper = dict(
-    _base_.veca_b_optim_wrapper, _delete_=True,
-    optimizer=dict(type='AdamW', lr=1e-4, betas=(0.9, 0.999), eps=1e-8,
-                   weight_decay=0.05),
-    paramwise_cfg=dict(num_layers=veca_num_layers, layer_decay_rate=0.65),
-    clip_grad=dict(max_norm=0.01, norm_type=2))
+    _base_.veca_b_m2f_optim_wrapper, _delete_=True,
+    paramwise_cfg=dict(num_layers=veca_num_layers, layer_decay_rate=0.65))
 param_scheduler = [
     dict(type='LinearLR', start_factor=1e-6, by_epoch=False, begin=0,
          end=1500),

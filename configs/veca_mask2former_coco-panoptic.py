@@ -23,8 +23,4 @@ model = dict(
 # the head gets the full lr. Mask2Former's gradient clipping is kept.
 # (The constructor decays every parameter of 2+ dims, the query and level
 # embeddings included, as BEiT/ViT-Adapter's layer-decay constructor does.)
-optim_wrapper = dict(
-    _base_.veca_b_optim_wrapper, _delete_=True,
-    optimizer=dict(type='AdamW', lr=1e-4, betas=(0.9, 0.999), eps=1e-8,
-                   weight_decay=0.05),
-    clip_grad=dict(max_norm=0.01, norm_type=2))
+optim_wrapper = dict(_base_.veca_b_m2f_optim_wrapper, _delete_=True)

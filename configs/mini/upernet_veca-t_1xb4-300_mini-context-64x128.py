@@ -51,11 +51,7 @@ train_pipeline = [
     dict(type='LoadAnnotations', reduce_zero_label=True),
     dict(type='PackSegInputs')
 ]
-test_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='LoadAnnotations', reduce_zero_label=True),
-    dict(type='PackSegInputs')
-]
+test_pipeline = [dict(t) for t in train_pipeline]  # the same steps
 train_dataloader = dict(
     batch_size=4, num_workers=0, persistent_workers=False,
     dataset=dict(

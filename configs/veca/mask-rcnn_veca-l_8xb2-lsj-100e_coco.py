@@ -2,8 +2,5 @@
 # ViTDet-L settings: drop path 0.4, layer decay 0.8; activation checkpointing
 # to fit 2 images of 1024x1024 per GPU.
 _base_ = ['./mask-rcnn_veca-b_8xb2-lsj-100e_coco.py']
-model = dict(
-    _base_.veca_l_model,
-    backbone=dict(_base_.veca_l_model.backbone, drop_path_rate=0.4,
-                  with_cp=True))
+model = _base_.veca_l_vitdet_model
 optim_wrapper = _base_.veca_l_optim_wrapper

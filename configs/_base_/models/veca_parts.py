@@ -38,6 +38,12 @@ veca_b_optim_wrapper = dict(
     constructor='VECALayerDecayOptimizerConstructor',
     paramwise_cfg=dict(num_layers=12, layer_decay_rate=0.7),
     clip_grad=None)
+# Mask2Former's: eps 1e-8, weight decay 0.05 and its gradient clipping
+veca_b_m2f_optim_wrapper = dict(
+    veca_b_optim_wrapper,
+    optimizer=dict(type='AdamW', lr=1e-4, betas=(0.9, 0.999), eps=1e-8,
+                   weight_decay=0.05),
+    clip_grad=dict(max_norm=0.01, norm_type=2))
 
 # the S / L size variants of configs/veca/*: merged into a VECA-B model
 veca_s_model = dict(
@@ -48,6 +54,16 @@ veca_l_model = dict(
     backbone=dict(arch='large',
                   init_cfg=dict(checkpoint='checkpoints/veca_large.pth')),
     neck=dict(in_channels=1024))
+# ViTDet-L (drop path 0.4, activation checkpointing) for the 1024x1024
+# detection / panoptic configs; 0.2 and a four-map pyramid for ADE20K
+veca_l_vitdet_model = dict(
+    veca_l_model,
+    backbone=dict(veca_l_model['backbone'], drop_path_rate=0.4,
+                  with_cp=True))
+veca_l_pyramid_model = dict(
+    veca_l_model,
+    backbone=dict(veca_l_model['backbone'], out_indices=(7, 11, 15, 23),
+                  drop_path_rate=0.2))
 veca_l_optim_wrapper = dict(
     paramwise_cfg=dict(num_layers=24, layer_decay_rate=0.8))
 
