@@ -8,7 +8,10 @@
 #
 #   python tools/dataset_converters/make_mini_coco_panoptic.py data/mini_coco_panoptic
 #   python tools/train.py configs/mini/mask2former_veca-t_1xb2-200_mini-coco-panoptic-128x128.py
-_base_ = ['../veca_mask2former_coco-panoptic.py']
+_base_ = [
+    '../veca_mask2former_coco-panoptic.py',
+    '../_base_/models/mini_mask2former.py',
+]
 
 data_root = 'data/mini_coco_panoptic/'
 # the generator's categories: things (ids 1-3), then stuff (92, 105, 119)
@@ -22,8 +25,6 @@ num_things_classes = 3
 num_stuff_classes = 3
 num_classes = num_things_classes + num_stuff_classes
 image_size = (128, 128)
-channels = 32
-num_queries = 16
 veca_embed_dims = 64
 veca_num_layers = 4
 
@@ -39,37 +40,16 @@ model = dict(
                   embed_dims=veca_embed_dims, num_layers=veca_num_layers),
         patch_size=16,
         train_core_budgets=dict(budgets=(8, 16), weights=(1, 2))),
-    neck=dict(in_channels=veca_embed_dims, out_channels=channels),
+    neck=dict(in_channels=veca_embed_dims, out_channels=_base_.channels),
     panoptic_head=dict(
-        in_channels=[channels] * 4,
-        feat_channels=channels,
-        out_channels=channels,
+        _base_.mini_mask2former_head,
         num_things_classes=num_things_classes,
         num_stuff_classes=num_stuff_classes,
-        num_queries=num_queries,
-        pixel_decoder=dict(
-            norm_cfg=dict(type='GN', num_groups=8),
-            encoder=dict(
-                num_layers=1,
-                layer_cfg=dict(
-                    self_attn_cfg=dict(embed_dims=channels, num_heads=4,
-                                       num_points=2),
-                    ffn_cfg=dict(embed_dims=channels,
-                                 feedforward_channels=2 * channels))),
-            positional_encoding=dict(num_feats=channels // 2)),
-        positional_encoding=dict(num_feats=channels // 2),
-        transformer_decoder=dict(
-            num_layers=3,
-            layer_cfg=dict(
-                self_attn_cfg=dict(embed_dims=channels, num_heads=4),
-                cross_attn_cfg=dict(embed_dims=channels, num_heads=4),
-                ffn_cfg=dict(embed_dims=channels,
-                             feedforward_channels=2 * channels))),
         loss_cls=dict(class_weight=[1.0] * num_classes + [0.1])),
     panoptic_fusion_head=dict(num_things_classes=num_things_classes,
                               num_stuff_classes=num_stuff_classes),
     train_cfg=dict(num_points=1024),
-    test_cfg=dict(max_per_image=num_queries))
+    test_cfg=dict(max_per_image=_base_.num_queries))
 
 train_pipeline = [
     dict(type='LoadImageFromFile', to_float32=True, backend_args=None),
@@ -111,10 +91,7 @@ val_evaluator = [
 ]
 test_evaluator = val_evaluator
 
-optim_wrapper = dict(
-    optimizer=dict(lr=1e-3, weight_decay=0.01),
-    paramwise_cfg=dict(num_layers=veca_num_layers, layer_decay_rate=0.9),
-    clip_grad=dict(max_norm=1.0))
+optim_wrapper = _base_.mini_mask2former_optim_wrapper
 max_iters = 200
 param_scheduler = dict(_delete_=True, type='MultiStepLR', begin=0,
                        end=max_iters, by_epoch=False,

@@ -7,13 +7,14 @@
 #
 #   python tools/dataset_converters/make_mini_ade20k.py data/mini_ade20k
 #   python tools/train.py configs/mini/mask2former_veca-t_1xb4-200_mini-ade20k-96x96.py
-_base_ = ['../veca_mask2former_ade20k.py']
+_base_ = [
+    '../veca_mask2former_ade20k.py',
+    '../_base_/models/mini_mask2former.py',
+]
 
 data_root = 'data/mini_ade20k/ADEChallengeData2016'
 crop_size = (96, 96)
 num_classes = 150  # mmseg's ADE20KDataset labels, which the mini set uses
-channels = 32
-num_queries = 16
 veca_embed_dims = 64
 veca_num_layers = 4
 data_preprocessor = dict(size=crop_size)
@@ -25,30 +26,9 @@ model = dict(
                   embed_dims=veca_embed_dims, num_layers=veca_num_layers),
         out_indices=(0, 1, 2, 3),
         train_core_budgets=dict(budgets=(8, 16), weights=(1, 2))),
-    neck=dict(in_channels=veca_embed_dims, out_channels=channels),
+    neck=dict(in_channels=veca_embed_dims, out_channels=_base_.channels),
     decode_head=dict(
-        in_channels=[channels] * 4,
-        feat_channels=channels,
-        out_channels=channels,
-        num_queries=num_queries,
-        pixel_decoder=dict(
-            norm_cfg=dict(type='GN', num_groups=8),
-            encoder=dict(
-                num_layers=1,
-                layer_cfg=dict(
-                    self_attn_cfg=dict(embed_dims=channels, num_heads=4,
-                                       num_points=2),
-                    ffn_cfg=dict(embed_dims=channels,
-                                 feedforward_channels=2 * channels))),
-            positional_encoding=dict(num_feats=channels // 2)),
-        positional_encoding=dict(num_feats=channels // 2),
-        transformer_decoder=dict(
-            num_layers=3,
-            layer_cfg=dict(
-                self_attn_cfg=dict(embed_dims=channels, num_heads=4),
-                cross_attn_cfg=dict(embed_dims=channels, num_heads=4),
-                ffn_cfg=dict(embed_dims=channels,
-                             feedforward_channels=2 * channels))),
+        _base_.mini_mask2former_head,
         train_cfg=dict(num_points=1024)))
 
 # the pipelines of ../_base_/datasets/mini_ade20k.py: mmseg's (plain
@@ -67,10 +47,7 @@ val_dataloader = dict(
     dataset=dict(data_root=data_root, pipeline=test_pipeline))
 test_dataloader = val_dataloader
 
-optim_wrapper = dict(
-    optimizer=dict(lr=1e-3, weight_decay=0.01),
-    paramwise_cfg=dict(num_layers=veca_num_layers, layer_decay_rate=0.9),
-    clip_grad=dict(max_norm=1.0))
+optim_wrapper = _base_.mini_mask2former_optim_wrapper
 max_iters = 200
 param_scheduler = _base_.param_scheduler  # warm-up, then poly 0.9
 param_scheduler[0].update(start_factor=1e-2, end=20)
