@@ -24,11 +24,9 @@ model = dict(
         dict(type='BatchFixedSizePad', size=image_size, pad_mask=True)
     ]),
     backbone=dict(
-        _base_.veca_t_backbone,
+        _base_.veca_t_vitdet_backbone,
         arch=dict(_base_.veca_t_arch, _delete_=True,
-                  embed_dims=veca_embed_dims, num_layers=veca_num_layers),
-        patch_size=16,
-        train_core_budgets=dict(budgets=(8, 16), weights=(1, 2))),
+                  embed_dims=veca_embed_dims, num_layers=veca_num_layers)),
     neck=dict(in_channels=veca_embed_dims, out_channels=channels),
     rpn_head=dict(in_channels=channels, feat_channels=channels),
     roi_head=dict(

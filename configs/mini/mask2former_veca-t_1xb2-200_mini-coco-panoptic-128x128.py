@@ -35,11 +35,9 @@ model = dict(
              seg_pad_value=255)
     ]),
     backbone=dict(
-        _base_.veca_t_backbone,
+        _base_.veca_t_vitdet_backbone,
         arch=dict(_base_.veca_t_arch, _delete_=True,
-                  embed_dims=veca_embed_dims, num_layers=veca_num_layers),
-        patch_size=16,
-        train_core_budgets=dict(budgets=(8, 16), weights=(1, 2))),
+                  embed_dims=veca_embed_dims, num_layers=veca_num_layers)),
     neck=dict(in_channels=veca_embed_dims, out_channels=_base_.channels),
     panoptic_head=dict(
         _base_.mini_mask2former_head,
@@ -62,14 +60,9 @@ train_pipeline = [
          recompute_bbox=True, allow_negative_crop=True),
     dict(type='PackDetInputs')
 ]
-test_pipeline = [
-    dict(type='LoadImageFromFile', backend_args=None),
-    dict(type='Resize', scale=image_size, keep_ratio=True),
-    dict(type='LoadPanopticAnnotations', backend_args=None),
-    dict(type='PackDetInputs',
-         meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape',
-                    'scale_factor'))
-]
+# the headline's test pipeline (plain copies), resized to 128 x 128
+test_pipeline = [dict(t) for t in _base_.val_dataloader.dataset.pipeline]
+test_pipeline[1].update(scale=image_size)
 train_dataloader = dict(
     batch_size=2, num_workers=0, persistent_workers=False,
     dataset=dict(data_root=data_root, metainfo=metainfo,

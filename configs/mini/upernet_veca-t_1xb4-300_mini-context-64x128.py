@@ -52,20 +52,15 @@ train_pipeline = [
     dict(type='PackSegInputs')
 ]
 test_pipeline = [dict(t) for t in train_pipeline]  # the same steps
-train_dataloader = dict(
-    batch_size=4, num_workers=0, persistent_workers=False,
-    dataset=dict(
-        _delete_=True, pipeline=train_pipeline,
-        data_prefix=dict(img_path='images/training',
-                         seg_map_path='annotations/training'),
-        **dataset))
-val_dataloader = dict(
-    batch_size=1, num_workers=0, persistent_workers=False,
-    dataset=dict(
-        _delete_=True, pipeline=test_pipeline,
-        data_prefix=dict(img_path='images/validation',
-                         seg_map_path='annotations/validation'),
-        **dataset))
+# the training / validation loaders: images/<split>, annotations/<split>
+train_dataloader, val_dataloader = (
+    dict(batch_size=batch_size, num_workers=0, persistent_workers=False,
+         dataset=dict(_delete_=True, pipeline=pipeline,
+                      data_prefix=dict(img_path='images/' + split,
+                                       seg_map_path='annotations/' + split),
+                      **dataset))
+    for batch_size, pipeline, split in ((4, train_pipeline, 'training'),
+                                        (1, test_pipeline, 'validation')))
 test_dataloader = val_dataloader
 
 optim_wrapper = dict(optimizer=dict(lr=2e-3))

@@ -78,3 +78,8 @@ veca_t_backbone = dict(
     train_core_budgets=dict(budgets=(8, 16), weights=(1, 1)),
     drop_path_rate=0.0,
     init_cfg=None)
+# the mini COCO configs': stride 16 (ViTDet), budget 16 weighted twice
+veca_t_vitdet_backbone = dict(
+    veca_t_backbone,
+    patch_size=16,
+    train_core_budgets=dict(budgets=(8, 16), weights=(1, 2)))
