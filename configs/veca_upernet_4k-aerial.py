@@ -15,11 +15,10 @@ _base_ = [
 crop_size = (896, 896)
 data_preprocessor = dict(size=crop_size, test_cfg=dict(size_divisor=16))
 model = dict(
-    type='TiledHeadEncoderDecoder',
+    _base_.tiled_whole_model,
     data_preprocessor=data_preprocessor,
     decode_head=dict(num_classes=16),
-    auxiliary_head=dict(num_classes=16),
-    test_cfg=dict(mode='whole', head_tile=1024))
+    auxiliary_head=dict(num_classes=16))
 # native resolution: no Resize at test time
 test_pipeline = [
     dict(type='LoadImageFromFile'),

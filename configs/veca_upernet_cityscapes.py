@@ -13,9 +13,8 @@ data_preprocessor = dict(size=crop_size)
 # whole 1024x2048 image, the UPerNet head runs over 1024x1024 tiles of its
 # maps (same logits as plain whole, less head memory).
 model = dict(
-    type='TiledHeadEncoderDecoder',
+    _base_.tiled_whole_model,
     data_preprocessor=data_preprocessor,
     decode_head=dict(num_classes=19),
-    auxiliary_head=dict(num_classes=19),
-    test_cfg=dict(mode='whole', head_tile=1024))
+    auxiliary_head=dict(num_classes=19))
 train_dataloader = dict(batch_size=2)

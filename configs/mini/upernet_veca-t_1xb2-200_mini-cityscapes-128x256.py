@@ -13,9 +13,8 @@ crop_size = (128, 256)
 data_preprocessor = dict(size=crop_size, test_cfg=dict(size_divisor=8))
 # the headline's tiled-head whole inference
 model = dict(
-    type='TiledHeadEncoderDecoder',
+    _base_.tiled_whole_model,
     data_preprocessor=data_preprocessor,
-    test_cfg=dict(mode='whole', head_tile=1024),
     backbone=dict(
         _base_.veca_t_backbone,
         arch=dict(_base_.veca_t_arch, _delete_=True, embed_dims=64),

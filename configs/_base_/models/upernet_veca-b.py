@@ -19,3 +19,8 @@ model = dict(
         channels=512,
         norm_cfg=norm_cfg),
     auxiliary_head=dict(in_channels=256, in_index=2, norm_cfg=norm_cfg))
+# tiled-head whole inference (docs/high_resolution.md), merged into `model`
+# by the configs with large test images: dict(_base_.tiled_whole_model, ...)
+tiled_whole_model = dict(
+    type='TiledHeadEncoderDecoder',
+    test_cfg=dict(mode='whole', head_tile=1024))
