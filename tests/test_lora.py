@@ -18,6 +18,7 @@ from veca_mm.engine.optimizers.layer_decay_optim_constructor import \
 from veca_mm.models.backbones import VECA, VECALoRA
 from veca_mm.models.backbones.veca_lora import (DIGEST_KEY, LORA_TARGETS,
                                                PATH_KEY)
+from veca_mm.utils.mini_data import trivial_miou
 
 from .conftest import REPO, load_tool
 from .tool_runs import run_tool
@@ -200,7 +201,7 @@ def mini_ade(tmp_path_factory):
     tool = load_tool('tools/dataset_converters/make_mini_ade20k.py')
     root = tool.make_mini_ade20k(str(out), num_train=8, num_val=3, size=96,
                                  verbose=False)
-    return root, tool.trivial_miou(root)
+    return root, trivial_miou(root)
 
 
 def data_opts(root):
