@@ -96,18 +96,31 @@ FUZZ = settings(max_examples=3, deadline=None, derandomize=True,
                 suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 
+def odd_image(h, w, seed):
+    """A random image whose sides are not both multiples of 16."""
+    if h % 16 == 0 and w % 16 == 0:
+        w += 5
+    return np.random.default_rng(seed).integers(0, 256, (h, w, 3), np.uint8)
+
+
+def run_checking_backbone_input(model, run):
+    """``run()``'s result; the backbone must have seen only whole patches
+    (the preprocessor padded, the backbone did not)."""
+    with BackboneInputs(model) as sizes:
+        out = run()
+    P = model.backbone.patch_size
+    assert all(s[0] % P == 0 and s[1] % P == 0 for s in sizes), sizes
+    return out
+
+
 @FUZZ
 @given(**SIZES)
 def test_mask_rcnn_prediction_equals_padded_then_cropped(h, w, seed):
     from mmdet.apis import inference_detector
-    if h % 16 == 0 and w % 16 == 0:
-        w += 5
-    model = build(MASK_RCNN)
-    img = np.random.default_rng(seed).integers(0, 256, (h, w, 3), np.uint8)
-    with BackboneInputs(model) as sizes:
-        got = inference_detector(model, img).pred_instances
-    P = model.backbone.patch_size
-    assert all(s[0] % P == 0 and s[1] % P == 0 for s in sizes), sizes
+    model, img = build(MASK_RCNN), odd_image(h, w, seed)
+    h, w = img.shape[:2]
+    got = run_checking_backbone_input(
+        model, lambda: inference_detector(model, img).pred_instances)
     x, samples = by_hand(model, img)
     with torch.no_grad():
         want = model.predict(x, samples, rescale=True)[0].pred_instances
@@ -148,14 +161,11 @@ def mask_logits(model, run):
 @given(**SIZES)
 def test_mask2former_panoptic_equals_padded_then_cropped(h, w, seed):
     from mmdet.apis import inference_detector
-    if h % 16 == 0 and w % 16 == 0:
-        w += 5
-    model = build(M2F_PANOPTIC)
-    img = np.random.default_rng(seed).integers(0, 256, (h, w, 3), np.uint8)
-    with BackboneInputs(model) as sizes:
-        got = mask_logits(model, lambda: inference_detector(model, img))
-    P = model.backbone.patch_size
-    assert all(s[0] % P == 0 and s[1] % P == 0 for s in sizes), sizes
+    model, img = build(M2F_PANOPTIC), odd_image(h, w, seed)
+    h, w = img.shape[:2]
+    got = run_checking_backbone_input(
+        model, lambda: mask_logits(model,
+                                   lambda: inference_detector(model, img)))
     x, samples = by_hand(model, img)
     with torch.no_grad():
         want = mask_logits(model,

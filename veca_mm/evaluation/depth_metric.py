@@ -189,8 +189,7 @@ class VECADepthMetric(BaseMetric):
         if format_only and not output_dir:
             raise ValueError('format_only=True needs an output_dir')
         self.metrics = tuple(depth_metrics)
-        self.min_depth = float(min_depth)
-        self.max_depth = float(max_depth)
+        self.min_depth, self.max_depth = float(min_depth), float(max_depth)
         self.crop = crop
         self.clip_pred = clip_pred
         self.output_dir = output_dir

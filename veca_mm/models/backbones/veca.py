@@ -330,8 +330,7 @@ class VECA(BaseModule):
             raise ValueError(f'num_cores={M} must be a multiple of '
                              f'core_chunk={core_chunk}.')
         self.core_chunk = core_chunk
-        self.patch_size = patch_size
-        self.in_channels = in_channels
+        self.patch_size, self.in_channels = patch_size, in_channels
         self.final_norm_enabled = final_norm
         self.output_cls_token = output_cls_token
         self.coord_aug = coord_aug

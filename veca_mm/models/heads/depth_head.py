@@ -88,8 +88,7 @@ class MaskedSiLogLoss(nn.Module):
             raise ValueError(f'{owner}: loss_name={loss_name!r} must be a str '
                              "starting with 'loss_' (mmseg sums only those "
                              'into the loss it optimises).')
-        self.min_depth = min_depth
-        self.max_depth = max_depth
+        self.min_depth, self.max_depth = min_depth, max_depth
         self.variance_focus = variance_focus
         self.scale = scale
         self.loss_weight = loss_weight
