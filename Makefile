@@ -10,9 +10,5 @@ setup:
 demo: setup
 	$(PY) tools/demo_mini_ade20k.py
 
-# one pytest worker per core, at most 4 (each holds a torch); a file's tests
-# stay on one worker so module-scoped trained minis are trained once
-TEST_JOBS ?= $(shell n=$$(nproc 2>/dev/null || echo 1); [ $$n -gt 4 ] && n=4; echo $$n)
-
 test: setup
-	$(PY) -m pytest tests -n $(TEST_JOBS) --dist loadfile
+	$(PY) -m pytest tests

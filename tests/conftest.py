@@ -1,16 +1,7 @@
-import os
 import os.path as osp
 from pathlib import Path
 
 import pytest
-
-if os.environ.get('PYTEST_XDIST_WORKER'):
-    # `make test` runs one worker per core (pytest-xdist): one intra-op
-    # thread each, not every worker on every core. Trained numbers do not
-    # move: the tests that train run tools in subprocesses with one thread
-    # whatever the worker (tests/tool_runs.py).
-    import torch
-    torch.set_num_threads(1)
 
 REPO = Path(__file__).resolve().parents[1]
 # Reference fixtures produced by the released research code (see
