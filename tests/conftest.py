@@ -1,4 +1,5 @@
 import os.path as osp
+import socket
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,14 @@ TINY_OFFICIAL_ARCH = dict(embed_dims=128, num_layers=4, num_heads=4,
 # A very small arch for pipeline tests.
 TINY_ARCH = dict(embed_dims=32, num_layers=4, num_heads=2, mlp_ratio=2.0,
                  num_cores=16)
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on now (for process groups: a fixed port
+    collides with another suite or job on the same machine)."""
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
 
 
 @pytest.fixture(scope='session')

@@ -1,13 +1,12 @@
 """Two processes on CPU (gloo) through tools/dist_train.sh."""
 import json
 import os
-import socket
 import subprocess
 import sys
 
 import pytest
 
-from .conftest import REPO, load_tool
+from .conftest import REPO, free_port, load_tool
 
 CFG = REPO / 'configs/mini/upernet_veca-t_1xb4-600_mini-ade20k-96x96.py'
 
@@ -34,12 +33,6 @@ class RecordBudgets(Hook):
         with open(path, 'w') as f:
             json.dump(self.seen, f)
 '''
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
 
 
 # The config's nested budgets, and a per-stage schedule (budgets that shrink,

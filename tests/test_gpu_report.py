@@ -7,7 +7,7 @@ import os
 import pytest
 import torch
 
-from .conftest import load_tool
+from .conftest import free_port, load_tool
 
 gr = load_tool('tools/analysis_tools/gpu_report.py')
 SEG = ['configs/veca_upernet_ade20k.py', 'configs/veca_upernet_cityscapes.py']
@@ -146,7 +146,7 @@ def test_launcher_pytorch_trains_under_ddp(tmp_path, monkeypatch):
     mmengine's DDP wrapper."""
     import torch.distributed as dist
     for k, v in dict(RANK='0', LOCAL_RANK='0', WORLD_SIZE='1',
-                     MASTER_ADDR='127.0.0.1', MASTER_PORT='29531').items():
+                     MASTER_ADDR='127.0.0.1', MASTER_PORT=str(free_port())).items():
         monkeypatch.setenv(k, v)
     out = tmp_path / 'r.md'
     try:
