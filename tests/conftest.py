@@ -1,8 +1,17 @@
+import os
 import os.path as osp
 import socket
 from pathlib import Path
 
 import pytest
+
+if os.environ.get('PYTEST_XDIST_WORKER'):
+    # `make test` runs one pytest worker per core: one intra-op thread each,
+    # not every worker on every core. Trained numbers do not move: the tests
+    # that train run the tools in subprocesses with one thread whatever the
+    # worker (tests/tool_runs.py).
+    import torch
+    torch.set_num_threads(1)
 
 REPO = Path(__file__).resolve().parents[1]
 # Reference fixtures produced by the released research code (see

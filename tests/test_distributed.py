@@ -8,6 +8,9 @@ import pytest
 
 from .conftest import REPO, free_port, load_tool
 
+# process groups: `make test` runs this file after the parallel pass, alone
+pytestmark = pytest.mark.serial
+
 CFG = REPO / 'configs/mini/upernet_veca-t_1xb4-600_mini-ade20k-96x96.py'
 
 # A hook that records, on every rank, the core budget each forward used.

@@ -9,6 +9,9 @@ import torch
 
 from .conftest import free_port, load_tool
 
+# process groups: `make test` runs this file after the parallel pass, alone
+pytestmark = pytest.mark.serial
+
 gr = load_tool('tools/analysis_tools/gpu_report.py')
 SEG = ['configs/veca_upernet_ade20k.py', 'configs/veca_upernet_cityscapes.py']
 
