@@ -26,6 +26,7 @@ import statistics
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 from veca_mm.utils.md_table import markdown_table
 
@@ -50,6 +51,9 @@ def parse_args(argv=None):
                    help='extra single runs beyond the seeds x paths grid')
     p.add_argument('--log', default='work_dirs/learning_spread/runs.jsonl')
     p.add_argument('-k', default=None, help='pytest -k filter')
+    p.add_argument('--jobs', type=int, default=1,
+                   help='runs at once (each uses one core; two threads on '
+                   'the threads2 path)')
     p.add_argument('--table-only', action='store_true',
                    help='print the table of the log; run nothing')
     args = p.parse_args(argv)
@@ -78,6 +82,9 @@ def read_log(log):
 def run_one(seed, path, log, k=None):
     env = dict(os.environ, VECA_TEST_SEED=str(seed), VECA_SPREAD_LOG=log,
                **PATHS[path])
+    # the pytest process trains too (in-process tests): the same thread
+    # count as the tools it starts, as under `make test`'s workers
+    env['OMP_NUM_THREADS'] = env.get('VECA_TEST_THREADS', '1')
     cmd = [sys.executable, '-m', 'pytest', '-m', 'learns', '-q', '-p',
            'no:randomly', 'tests']
     if k:
@@ -120,12 +127,13 @@ def main(argv=None):
     if not args.table_only:
         plan = [(s, p) for p in args.paths for s in args.seeds]
         plan += [(int(r.split(':')[0]), r.split(':')[1]) for r in args.runs]
+        done = {(r['seed'], path_of(r['env'])) for r in read_log(log)}
         for seed, path in plan:
-            done = {(r['seed'], path_of(r['env'])) for r in read_log(log)}
             if (seed, path) in done:
                 print(f'seed {seed} {path}: in the log, skipped')
-                continue
-            run_one(seed, path, log, args.k)
+        todo = [sp for sp in plan if sp not in done]
+        with ThreadPoolExecutor(max(1, args.jobs)) as pool:
+            list(pool.map(lambda sp: run_one(*sp, log, args.k), todo))
     rows = read_log(log)
     runs = sorted({(r['seed'], path_of(r['env'])) for r in rows})
     print(f'{len(runs)} runs: ' + ', '.join(f'{s}:{p}' for s, p in runs))
