@@ -4,11 +4,14 @@ and ``MMSegInferencer``, mmdet's ``DetInferencer``, ``tools/image_demo.py``
 for the three task kinds, and ``tools/test.py --dtype bf16 / --compile``
 with the mini configs and checkpoints the tests make."""
 import json
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 import torch
 from mmengine.config import Config
+
+from veca_mm.models.layers.linear import Linear
 
 from .conftest import REPO, load_tool
 
@@ -162,6 +165,24 @@ def test_test_tool_bf16_and_compile(photo, checkpoints):
     with autocast(enabled=cfg.test_cfg.fp16):  # what TestLoop runs under
         low = inference_model(model, str(path)).seg_logits.data.float()
     assert float((low - ref).norm() / ref.norm()) <= 2e-2
+
+    # the test epoch casts VECA's linear weights once (CastWeightsHook):
+    # the same bf16 logits, and nothing cast once the epoch is over
+    hook_cfg, = [h for h in cfg.custom_hooks
+                 if h['type'] == 'CastWeightsHook']
+    assert 'CastWeightsHook' not in str(fp32.get('custom_hooks', []))
+    from mmengine.registry import HOOKS
+    hook = HOOKS.build(hook_cfg)
+    runner = SimpleNamespace(model=model)
+    linears = [m for m in model.backbone.blocks.modules()
+               if isinstance(m, Linear)]
+    hook.before_test_epoch(runner)
+    assert all(m.cast is not None for m in linears)
+    with autocast(enabled=True):
+        cast = inference_model(model, str(path)).seg_logits.data.float()
+    hook.after_test_epoch(runner)
+    assert all(m.cast is None for m in linears)
+    torch.testing.assert_close(cast, low, atol=0, rtol=0)
 
     torch.compiler.reset()
     test_tool.compile_backbone(model, dict(backend='eager'))

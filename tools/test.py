@@ -176,7 +176,8 @@ def drop_training_settings(cfg):
 def apply_dtype(cfg, dtype):
     """``--dtype bf16``: mmengine's ``TestLoop`` runs ``test_step`` under its
     ``autocast`` when ``fp16=True``; that is bf16 on CPU, and on CUDA once the
-    process's CUDA autocast dtype is bf16 (set here)."""
+    process's CUDA autocast dtype is bf16 (set here). ``CastWeightsHook``
+    casts VECA's linear weights once per test epoch."""
     if dtype == 'fp32':
         return cfg
     if dtype != 'bf16':
@@ -189,6 +190,9 @@ def apply_dtype(cfg, dtype):
             f'fp16/autocast switch); the config uses {loop!r}')
     test_cfg['fp16'] = True
     cfg.test_cfg = test_cfg
+    # VECA's linear weights cast once per test epoch, not in every forward
+    cfg.custom_hooks = list(cfg.get('custom_hooks', None) or []) + [
+        dict(type='CastWeightsHook', dtype='bf16')]
     import torch
     torch.set_autocast_dtype('cuda', torch.bfloat16)
     return cfg

@@ -206,10 +206,10 @@ def check_checkpoint_fits(cfg, path, what: str = 'checkpoint') -> str:
     mmengine's missing-keys warning into a half-random model. Other
     backbones are left to the loader."""
     from veca_mm.apis import check_backbone_fits
-    from veca_mm.utils.core_budgets import _scope, is_veca, meta_backbone
+    from veca_mm.utils.core_budgets import is_veca, meta_backbone
     check_checkpoint_file(path, what)
     backbone = (cfg.get('model') or {}).get('backbone')
-    if isinstance(backbone, dict) and is_veca(backbone, _scope(cfg)) and \
+    if isinstance(backbone, dict) and is_veca(backbone, config_scope(cfg)) and \
             not _is_url(os.fspath(path)):
         check_backbone_fits(meta_backbone(cfg), path)
     return path

@@ -12,7 +12,7 @@ import argparse
 from numbers import Integral
 from typing import Optional, Sequence, Tuple, Union
 
-from .cli import int_type
+from .cli import config_scope, int_type
 from .type_names import registered_class, type_name
 
 __all__ = [
@@ -61,10 +61,6 @@ def parse_core_budgets(values: Optional[Sequence[int]],
     return values[0] if len(values) == 1 else tuple(values)
 
 
-def _scope(cfg) -> str:
-    return cfg.get('default_scope', None) or 'mmseg'
-
-
 def is_veca(backbone, scope: Optional[str] = None) -> bool:
     """Whether ``backbone`` (a built module, a config dict or a ``type``)
     is a VECA or a subclass of it."""
@@ -93,7 +89,7 @@ def require_veca(cfg, option: str = '--core-budgets',
     """``cfg.model.backbone`` if it is a VECA; else the one error every
     tool gives for a budget option on another backbone."""
     backbone = _backbone_cfg(cfg, option)
-    if not is_veca(backbone, _scope(cfg)):
+    if not is_veca(backbone, config_scope(cfg)):
         raise ValueError(
             f'{option} sets a VECA core budget, but model.backbone is '
             f'{type_name(backbone)!r}, not a VECA backbone: {fix}.')
@@ -107,7 +103,7 @@ def meta_backbone(cfg, option: str = '--core-budgets',
     import torch
     from mmengine.registry import MODELS
     backbone = require_veca(cfg, option, fix)
-    cls = registered_class(MODELS, backbone.get('type'), _scope(cfg))
+    cls = registered_class(MODELS, backbone.get('type'), config_scope(cfg))
     kwargs = {k: v for k, v in backbone.items() if k != 'type'}
     kwargs['init_cfg'] = None
     with torch.device('meta'):
