@@ -246,8 +246,9 @@ def assert_learnt(test, metrics, trivial):
     The spread over seeds 0-4 on the native, avx2 and default kernel paths
     and seed 0 on two threads (16 runs, docs/testing.md): bbox mAP_50
     0.046-0.229 at the end of training, 0.060-0.266 at C=8; segm
-    0.019-0.186 and 0.024-0.262; the trivial detector scores 0.000. (The earlier floors, 0.08 and 0.04, were set from
-    two seeds on one CPU and failed at seed 0 here.)"""
+    0.019-0.186 and 0.024-0.262; the trivial detector scores 0.000. (The
+    earlier floors, 0.08 and 0.04, were set from two seeds on one CPU and
+    failed at seed 0 here.)"""
     check_learnt(test, [
         (f'{task}_mAP_50', metrics[f'coco/{task}_mAP_50'],
          trivial[f'coco/{task}_mAP_50'],

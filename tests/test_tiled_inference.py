@@ -225,10 +225,11 @@ CONTEXT_MODES = dict(
     whole=dict(mode='whole'),
     tiled=dict(mode='whole', head_tile=64),
     slide=dict(mode='slide', crop_size=(64, 128), stride=(64, 64)))
-# Bars from seeds 0-4 on the native, avx2 and default kernel paths (15
-# runs; docs/testing.md): whole mIoU 78.3-91.6 against the trivial
-# predictor's ~17.5; whole - slide 2.5-18.8 (2.5 at seed 3 on the default
-# path, 6.1-6.5 at seeds 3-4 on avx2, 10.2-18.8 otherwise).
+# Bars from seeds 0-4 on the native, avx2 and default kernel paths and seed
+# 0 on two threads (16 runs; docs/testing.md): whole mIoU 78.3-91.6 against
+# the trivial predictor's ~17.4; whole - slide 2.5-19.8 (2.5 at seed 3 on
+# the default path, 6.1 and 6.5 at seeds 3 and 4 on avx2, 9.1-19.8
+# otherwise).
 CONTEXT_MARGIN = 1.0
 CONTEXT_LEARNT = 30.0  # whole mIoU above the trivial predictor's
 
