@@ -429,7 +429,7 @@ def test_train_and_test_through_tools(tool_runs, name):
     # targets) on 30 x 94 frames that pad by a few pixels: rmse 0.49-0.54 x
     # trivial, abs_rel 0.42-0.46 x, silog 0.48-0.52 x, so its bars are
     # 0.75 x trivial. (On the former 40 x 132 frames, padded to 64 x 160 for
-    # the test, rmse was 0.47-1.2 x and abs_rel 0.34-2.4 x: issue 29.)
+    # the test, rmse was 0.46-1.2 x and abs_rel 0.72-2.4 x: issue 29.)
     if name == 'nyu':
         train_gt = [cv2.imread(f, cv2.IMREAD_UNCHANGED) / scale for f in
                     sorted(glob.glob(osp.join(root, 'annotations/train/*.png')))]
